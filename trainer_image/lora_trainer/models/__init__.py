@@ -1,0 +1,1 @@
+"""Base models: the builtin tiny models and the loaders for model URIs."""
