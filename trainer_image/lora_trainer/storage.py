@@ -27,6 +27,7 @@ class ArtifactStore(Protocol):
     def get_bytes(self, key: str) -> bytes | None: ...
     def download(self, key: str, path: Path) -> None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
+    def list_sizes(self, prefix: str = "") -> dict[str, int]: ...
     def delete_prefix(self, prefix: str) -> None: ...
     def uri(self, key: str = "") -> str: ...
 
@@ -79,6 +80,9 @@ class LocalStore:
                 keys.append(path.relative_to(self.root).as_posix())
         return sorted(keys)
 
+    def list_sizes(self, prefix: str = "") -> dict[str, int]:
+        return {key: self._path(key).stat().st_size for key in self.list_keys(prefix)}
+
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)
         if path.is_dir():
@@ -87,7 +91,7 @@ class LocalStore:
             path.unlink()
 
     def uri(self, key: str = "") -> str:
-        return (self.root / key).as_uri() if key else self.root.as_uri()
+        return f"file://{self.root / key}" if key else f"file://{self.root}"
 
 
 class S3Store:
@@ -129,6 +133,11 @@ class S3Store:
         objects = self.client.list_objects(self.bucket, prefix=full_prefix, recursive=True)
         return sorted(item.object_name[strip:] for item in objects if not item.is_dir)
 
+    def list_sizes(self, prefix: str = "") -> dict[str, int]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        objects = self.client.list_objects(self.bucket, prefix=self._key(prefix), recursive=True)
+        return {item.object_name[strip:]: item.size for item in objects if not item.is_dir}
+
     def delete_prefix(self, prefix: str) -> None:
         victims = [DeleteObject(self._key(key)) for key in self.list_keys(prefix)]
         for failure in self.client.remove_objects(self.bucket, victims):
@@ -152,9 +161,10 @@ def s3_client_from_env(*, endpoint: str, secure: bool, region: str = "") -> Mini
 
 def open_store(uri: str, *, endpoint: str = "", secure: bool = True, region: str = "") -> ArtifactStore:
     """Open the run folder that ``file://`` or ``s3://bucket/prefix`` names."""
+    if uri.startswith("file://"):
+        # Taken verbatim, not URL-decoded, so folder names with spaces or '#' stay as they are.
+        return LocalStore(Path(uri[len("file://"):]))
     parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return LocalStore(Path(parsed.path))
     if parsed.scheme == "s3":
         client = s3_client_from_env(endpoint=endpoint, secure=secure, region=region)
         return S3Store(client, bucket=parsed.netloc, prefix=parsed.path)

@@ -243,6 +243,20 @@ class OutputSpec(ApiModel):
     delete_on_removal: bool = Field(default=False, description="Delete the run's artifacts when the resource is deleted.")
 
 
+class Toleration(ApiModel):
+    """A Kubernetes toleration of the trainer pod."""
+
+    key: str = Field(default="", max_length=317, description="Taint key; empty with operator Exists matches every taint.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists or Equal.")
+    value: str = Field(default="", max_length=63, description="Taint value, for operator Equal.")
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        default="", description="Taint effect to tolerate; empty tolerates every effect."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="For NoExecute: seconds the pod stays bound after the taint appears."
+    )
+
+
 class ResourcesSpec(ApiModel):
     """Compute for the trainer pod."""
 
@@ -255,7 +269,7 @@ class ResourcesSpec(ApiModel):
     cpu: str = Field(default="4", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU request and limit, a Kubernetes quantity.")
     memory: str = Field(default="16Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$", description="Memory request and limit, a Kubernetes quantity.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the trainer pod must match.")
-    tolerations: list[dict[str, str]] = Field(default_factory=list, description="Tolerations of the trainer pod (Kubernetes toleration objects).")
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="Tolerations of the trainer pod.")
     priority_class_name: str = Field(default="", max_length=253, description="PriorityClass of the trainer pod.")
 
 

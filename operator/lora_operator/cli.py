@@ -1,0 +1,82 @@
+"""The `lora-operator` command line: CRD generation and local mode."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from lora_operator.api.training import ManifestError, load_training_manifest
+
+DEFAULT_OUTPUT = "./lora-runs"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lora-operator", description="Train LoRA adapters from LoRATraining resources.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    crds = commands.add_parser("crds", help="Generate or check the CustomResourceDefinitions.")
+    crds.add_argument("action", choices=["write", "check"], help="write: regenerate the files; check: fail when stale.")
+    crds.add_argument("--dir", type=Path, default=Path("crds"), help="Folder of the CRD files (default: crds).")
+
+    local = commands.add_parser("local", help="Run trainings on this machine, without Kubernetes.")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    run = local_commands.add_parser("run", help="Run one LoRATraining manifest; run it again to resume.")
+    run.add_argument("manifest", type=Path, help="LoRATraining YAML file.")
+    run.add_argument(
+        "--output",
+        default=DEFAULT_OUTPUT,
+        help="Folder, or s3://bucket/prefix, that holds the runs (default: ./lora-runs).",
+    )
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="Where to train (default: auto).")
+    run.add_argument("--s3-endpoint", default="", help="host:port of the S3 API when --output is s3://.")
+    run.add_argument("--s3-insecure", action="store_true", help="Talk plain HTTP to the S3 endpoint.")
+    return parser
+
+
+def _crds(arguments: argparse.Namespace, console: Console) -> int:
+    from lora_operator.crds import stale_crds, write_crds
+
+    if arguments.action == "write":
+        for path in write_crds(arguments.dir):
+            console.print(f"wrote {path}")
+        return 0
+    stale = stale_crds(arguments.dir)
+    for path in stale:
+        console.print(f"[red]stale:[/] {path}; run `lora-operator crds write`")
+    return 1 if stale else 0
+
+
+def _local_run(arguments: argparse.Namespace, console: Console) -> int:
+    from lora_operator.local.runner import LocalRunOptions, run_local
+
+    try:
+        training = load_training_manifest(arguments.manifest)
+    except ManifestError as error:
+        console.print(f"[red]{error}[/]", highlight=False)
+        return 2
+    output = arguments.output
+    if "://" not in output:
+        output = f"file://{Path(output).resolve()}"
+    options = LocalRunOptions(
+        output=output,
+        base_dir=arguments.manifest.resolve().parent,
+        device=arguments.device,
+        s3_endpoint=arguments.s3_endpoint,
+        s3_secure=not arguments.s3_insecure,
+    )
+    return run_local(training, options, console=console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _build_parser().parse_args(argv)
+    console = Console(stderr=False)
+    if arguments.command == "crds":
+        return _crds(arguments, console)
+    return _local_run(arguments, console)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Local mode: run LoRATrainings on this machine with the same trainer, without Kubernetes."""

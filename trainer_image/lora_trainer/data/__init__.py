@@ -1,0 +1,1 @@
+"""Data preparation: fetching sources, checking and converting images, captions, the manifest."""
