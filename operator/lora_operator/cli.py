@@ -21,6 +21,11 @@ def _build_parser() -> argparse.ArgumentParser:
     crds.add_argument("action", choices=["write", "check"], help="write: regenerate the files; check: fail when stale.")
     crds.add_argument("--dir", type=Path, default=Path("crds"), help="Folder of the CRD files (default: crds).")
 
+    operator = commands.add_parser("run", help="Run the Kubernetes operator (settings from LORA_OPERATOR_* variables).")
+    operator.add_argument("--metrics-port", type=int, default=8080, help="Port of the Prometheus /metrics endpoint.")
+    operator.add_argument("--health-port", type=int, default=8081, help="Port of the /healthz liveness endpoint.")
+    operator.add_argument("--log-level", default="INFO", help="Python logging level (DEBUG, INFO, WARNING).")
+
     local = commands.add_parser("local", help="Run trainings on this machine, without Kubernetes.")
     local_commands = local.add_subparsers(dest="local_command", required=True)
     run = local_commands.add_parser("run", help="Run one LoRATraining manifest; run it again to resume.")
@@ -70,11 +75,24 @@ def _local_run(arguments: argparse.Namespace, console: Console) -> int:
     return run_local(training, options, console=console)
 
 
+def _run_operator(arguments: argparse.Namespace) -> int:
+    import logging
+
+    from lora_operator.operator_app import run_operator
+    from lora_operator.settings import OperatorSettings
+
+    logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_operator(settings=OperatorSettings(), metrics_port=arguments.metrics_port, health_port=arguments.health_port)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _build_parser().parse_args(argv)
     console = Console(stderr=False)
     if arguments.command == "crds":
         return _crds(arguments, console)
+    if arguments.command == "run":
+        return _run_operator(arguments)
     return _local_run(arguments, console)
 
 

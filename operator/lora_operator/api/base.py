@@ -14,9 +14,10 @@ API_VERSION = "v1alpha1"
 class CelRule:
     """A cross-field rule that the API server enforces (x-kubernetes-validations).
 
-    The same rule is checked in Python by the model's own validator, so local mode
-    rejects what the API server rejects. ``field_path`` names the field the message
-    is about, which kubectl shows next to the error.
+    Rules on a single object are also checked in Python by the model's own validator,
+    so local mode rejects what the API server rejects. Transition rules (those that use
+    ``oldSelf``) only the API server can check. ``field_path`` names the field the
+    message is about, which kubectl shows next to the error.
     """
 
     def __init__(self, *, rule: str, message: str, field_path: str | None = None) -> None:

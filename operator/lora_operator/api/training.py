@@ -48,6 +48,22 @@ class Artifacts(ApiModel):
     summary: str = Field(default="", description="run.json: metrics, durations, hashes, versions.")
 
 
+class AttemptOverrides(ApiModel):
+    """Values that the operator changed from the spec for the current attempt; empty means none."""
+
+    batch_size: int | None = Field(default=None, ge=1, description="Batch size after out-of-memory halving.")
+    gradient_accumulation: int | None = Field(default=None, ge=1, description="Accumulation after out-of-memory doubling.")
+
+    def apply(self, spec: LoRATrainingSpec) -> LoRATrainingSpec:
+        """Return a copy of ``spec`` with the overrides applied."""
+        training = spec.training.model_copy()
+        if self.batch_size is not None:
+            training.batch_size = self.batch_size
+        if self.gradient_accumulation is not None:
+            training.gradient_accumulation = self.gradient_accumulation
+        return spec.model_copy(update={"training": training})
+
+
 class LoRATrainingStatus(ApiModel):
     """Observed state, written by the operator only."""
 
@@ -63,6 +79,10 @@ class LoRATrainingStatus(ApiModel):
     progress: Progress = Field(default_factory=Progress, description="Training progress.")
     artifacts: Artifacts = Field(default_factory=Artifacts, description="Where the outputs are.")
     message: str = Field(default="", description="Last notable event, for humans.")
+    failures: int = Field(default=0, description="Failed attempts so far; retries stop at spec.retry.maxAttempts.")
+    retryable: bool = Field(default=False, description="Whether the last failure may succeed on another attempt.")
+    overrides: AttemptOverrides = Field(default_factory=AttemptOverrides, description="Operator changes to the spec for the current attempt.")
+    job_created_at: str = Field(default="", description="When the current attempt's Job was created.")
 
 
 class ObjectMeta(BaseModel):

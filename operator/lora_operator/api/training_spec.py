@@ -283,6 +283,11 @@ class RetrySpec(ApiModel):
     )
 
 
+# Spec fields that decide what the weights are; suspend, retry, resources, queueName,
+# activeDeadlineSeconds and previews stay editable.
+IMMUTABLE_SPEC_FIELDS = ("task", "baseModel", "baseModelRevision", "dataset", "captioning", "lora", "training", "output")
+
+
 class LoRATrainingSpec(ApiModel):
     """What to train, on which data, and where the results go."""
 
@@ -309,6 +314,17 @@ class LoRATrainingSpec(ApiModel):
             message="dataset.resolution must be a multiple of 8 for image tasks",
             field_path=".dataset.resolution",
         ),
+    ) + tuple(
+        # A resumed attempt continues from checkpoints of the original run, so the fields
+        # that shape the weights cannot change; create a new LoRATraining instead.
+        CelRule(
+            rule=f"!has(oldSelf.{field}) && !has(self.{field}) || "
+            f"has(oldSelf.{field}) && has(self.{field}) && self.{field} == oldSelf.{field}",
+            message=f"spec.{field} cannot change after creation because a resumed run must train the same thing; "
+            "create a new LoRATraining instead",
+            field_path=f".{field}",
+        )
+        for field in IMMUTABLE_SPEC_FIELDS
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,1 @@
+"""Rendering of the trainer's attempt Jobs and their config snapshots."""

@@ -1,0 +1,154 @@
+"""The Kubernetes calls the operator makes, over the official client, with named errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from lora_operator.api.base import API_GROUP, API_VERSION
+
+PLURAL = "loratrainings"
+REQUEST_TIMEOUT_SECONDS = 15
+
+
+class KubeError(RuntimeError):
+    """A Kubernetes API call failed; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(KubeError):
+    """The object does not exist (HTTP 404)."""
+
+
+class AlreadyExists(KubeError):
+    """An object of that name exists already (HTTP 409)."""
+
+
+def _translate(error: ApiException, what: str) -> KubeError:
+    message = f"{what}: {error.status} {error.reason}"
+    if error.status == 404:
+        return NotFound(message, status=404)
+    if error.status == 409:
+        return AlreadyExists(message, status=409)
+    return KubeError(message, status=error.status or 0)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Kube:
+    """Typed access to the objects a training owns. Every call has a request timeout."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def _sanitize(self, obj: Any) -> Any:
+        return self.api_client.sanitize_for_serialization(obj)
+
+    def get_training(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            return self.custom.get_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        except ApiException as error:
+            raise _translate(error, f"get LoRATraining {namespace}/{name}") from error
+
+    def patch_training_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        except ApiException as error:
+            raise _translate(error, f"patch status of LoRATraining {namespace}/{name}") from error
+
+    def patch_training_metadata(self, namespace: str, name: str, metadata: dict[str, Any]) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, {"metadata": metadata},
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        except ApiException as error:
+            raise _translate(error, f"patch metadata of LoRATraining {namespace}/{name}") from error
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._sanitize(self.batch.read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _translate(error, f"get Job {namespace}/{name}") from error
+
+    def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        namespace = job["metadata"]["namespace"]
+        try:
+            created = self.batch.create_namespaced_job(namespace, job, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        except ApiException as error:
+            raise _translate(error, f"create Job {namespace}/{job['metadata']['name']}") from error
+        return self._sanitize(created)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and, in the background, its pods, which get their termination grace period."""
+        try:
+            self.batch.delete_namespaced_job(
+                name, namespace, propagation_policy="Background", _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise _translate(error, f"delete Job {namespace}/{name}") from error
+
+    def list_job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        try:
+            pods = self.core.list_namespaced_pod(
+                namespace, label_selector=f"job-name={job_name}", _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        except ApiException as error:
+            raise _translate(error, f"list pods of Job {namespace}/{job_name}") from error
+        return [self._sanitize(pod) for pod in pods.items]
+
+    def create_config_map(self, config_map: dict[str, Any]) -> None:
+        namespace = config_map["metadata"]["namespace"]
+        try:
+            self.core.create_namespaced_config_map(namespace, config_map, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        except ApiException as error:
+            raise _translate(error, f"create ConfigMap {namespace}/{config_map['metadata']['name']}") from error
+
+    def create_event(
+        self, *, involved: dict[str, Any], event_type: str, reason: str, message: str
+    ) -> None:
+        """Record a core/v1 Event on the training, shown by `kubectl describe`."""
+        metadata = involved["metadata"]
+        timestamp = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", f"{API_GROUP}/{API_VERSION}"),
+                "kind": involved.get("kind", "LoRATraining"),
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata.get("uid"),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "lora-operator"},
+            "firstTimestamp": timestamp,
+            "lastTimestamp": timestamp,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(metadata["namespace"], event, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        except ApiException as error:
+            raise _translate(error, f"create Event for {metadata['namespace']}/{metadata['name']}") from error

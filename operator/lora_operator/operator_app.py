@@ -1,0 +1,191 @@
+"""The kopf operator: watch handlers, the periodic resync and progress loop, and `lora-operator run`.
+
+Watch events of trainings, their Jobs and their pods all lead to the same level-based
+reconcile. A background loop re-reconciles every unfinished training on an interval,
+which retries failed reconciles, and mirrors progress.json of running trainings. The
+loop replaces per-object kopf timers, which would put a finalizer on every training.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from lora_operator.api.base import API_GROUP, API_VERSION
+from lora_operator.jobs.naming import ANNOTATION_TRAINING_NAME, LABEL_MANAGED_BY, MANAGER
+from lora_operator.jobs.render import TrainingRef, run_uri
+from lora_operator.kube import Kube, KubeError, NotFound, PLURAL
+from lora_operator.metrics import Metrics
+from lora_operator.reconciler import Reconciler
+from lora_operator.settings import OperatorSettings
+from lora_operator.status.progress_mirror import changed_progress
+from lora_operator.api.training_spec import LoRATrainingSpec
+from lora_trainer.storage import ArtifactStore, S3Store, s3_client_from_env
+
+# Attempts of one reconcile inside a handler before the resync loop takes over.
+RECONCILE_TRIES = 3
+RECONCILE_BACKOFF_SECONDS = 1.0
+log = logging.getLogger("lora_operator")
+
+
+class TrainingLogAdapter(logging.LoggerAdapter):
+    """Prefixes every line with the training's namespace/name."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self.extra['training']}] {msg}", kwargs
+
+
+def training_logger(namespace: str, name: str) -> logging.LoggerAdapter:
+    """A logger that names the training in every line."""
+    return TrainingLogAdapter(log, {"training": f"{namespace}/{name}"})
+
+
+def make_store_opener(settings: OperatorSettings):  # noqa: ANN201 - returns a callable
+    """Return a function that opens the run folder at an s3:// URI with the operator's credentials."""
+    s3 = s3_client_from_env(endpoint=settings.s3_endpoint, secure=settings.s3_secure, region=settings.s3_region)
+
+    def open_store(uri: str) -> ArtifactStore:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        return S3Store(s3, bucket=bucket, prefix=prefix)
+
+    return open_store
+
+
+def reconcile_with_retries(reconciler: Reconciler, namespace: str, name: str) -> None:
+    """Reconcile, retrying API errors with backoff; the resync loop retries what still fails."""
+    logger = training_logger(namespace, name)
+    for attempt in range(1, RECONCILE_TRIES + 1):
+        try:
+            reconciler.reconcile(namespace, name, log=logger)
+            return
+        except NotFound:
+            return  # Deleted meanwhile: nothing left to reconcile.
+        except KubeError as error:
+            reconciler.metrics.reconcile_errors.inc()
+            delay = RECONCILE_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            if attempt == RECONCILE_TRIES:
+                logger.error("reconcile failed: %s; the resync loop retries it", error)
+                return
+            logger.warning("reconcile failed: %s; retrying in %.0f s", error, delay)
+            time.sleep(delay)
+
+
+def mirror_progress(reconciler: Reconciler, body: dict[str, Any]) -> None:
+    """Patch status.progress of a running training when its progress.json changed."""
+    metadata = body["metadata"]
+    spec = LoRATrainingSpec.model_validate(body["spec"])
+    ref = TrainingRef(namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"])
+    store = reconciler.open_store(run_uri(ref, spec, reconciler.settings))
+    status = body.get("status") or {}
+    progress = changed_progress(store, status.get("progress"))
+    if progress is not None:
+        reconciler.kube.patch_training_status(ref.namespace, ref.name, {"progress": progress})
+
+
+def resync_loop(reconciler: Reconciler, *, stop: threading.Event) -> None:
+    """Every interval: mirror progress of running trainings and re-reconcile unfinished ones."""
+    settings = reconciler.settings
+    while not stop.wait(settings.progress_interval_seconds):
+        for body in _list_trainings(reconciler.kube, settings.namespaces):
+            metadata = body["metadata"]
+            phase = (body.get("status") or {}).get("phase", "")
+            logger = training_logger(metadata["namespace"], metadata["name"])
+            try:
+                if phase == "Running":
+                    mirror_progress(reconciler, body)
+                if phase not in ("Succeeded", "Failed"):
+                    reconcile_with_retries(reconciler, metadata["namespace"], metadata["name"])
+            except (KubeError, OSError, ValueError) as error:
+                reconciler.metrics.reconcile_errors.inc()
+                logger.error("resync failed: %s; retrying in %.0f s", error, settings.progress_interval_seconds)
+
+
+def _list_trainings(kube: Kube, namespaces: list[str]) -> list[dict[str, Any]]:
+    try:
+        if not namespaces:
+            return kube.custom.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, _request_timeout=30)["items"]
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            items += kube.custom.list_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, _request_timeout=30
+            )["items"]
+        return items
+    except client.exceptions.ApiException as error:
+        log.error("listing LoRATrainings failed: %s %s", error.status, error.reason)
+        return []
+
+
+def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+    """Register the watch handlers on a fresh registry."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.event(API_GROUP, API_VERSION, PLURAL, registry=registry)
+    def training_changed(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            reconciler.metrics.forget(namespace, name)
+            return
+        reconcile_with_retries(reconciler, namespace, name)
+
+    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
+    def job_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
+        owner = annotations.get(ANNOTATION_TRAINING_NAME)
+        if owner:
+            reconcile_with_retries(reconciler, namespace, owner)
+
+    @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
+    def pod_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
+        owner = annotations.get(ANNOTATION_TRAINING_NAME)
+        if owner:
+            reconcile_with_retries(reconciler, namespace, owner)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # kopf keeps any state of its own in annotations under our prefix, never in status.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.lora-operator.io")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.lora-operator.io")
+        settings.persistence.finalizer = "kopf.lora-operator.io/finalizer"
+        settings.posting.enabled = False  # Events are written by the reconciler, one per transition.
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 30
+        settings.networking.request_timeout = 30
+        settings.execution.max_workers = 16
+
+    return registry
+
+
+def load_kube_client() -> client.ApiClient:
+    """Use the in-cluster service account, else KUBECONFIG or ~/.kube/config."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def run_operator(*, settings: OperatorSettings, metrics_port: int, health_port: int) -> None:
+    """Run the operator until interrupted."""
+    from prometheus_client import start_http_server
+
+    metrics = Metrics()
+    reconciler = Reconciler(
+        kube=Kube(load_kube_client()), settings=settings, open_store=make_store_opener(settings), metrics=metrics
+    )
+    start_http_server(metrics_port, registry=metrics.registry)
+    stop = threading.Event()
+    threading.Thread(target=resync_loop, args=(reconciler,), kwargs={"stop": stop}, daemon=True, name="resync").start()
+    try:
+        kopf.run(
+            registry=build_registry(reconciler),
+            standalone=True,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces or None,
+            liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz",
+        )
+    finally:
+        stop.set()

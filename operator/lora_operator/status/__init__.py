@@ -1,0 +1,1 @@
+"""Status of trainings: what an attempt's Job and pods say, conditions, and progress mirroring."""
