@@ -24,6 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     operator = commands.add_parser("run", help="Run the Kubernetes operator (settings from LORA_OPERATOR_* variables).")
     operator.add_argument("--metrics-port", type=int, default=8080, help="Port of the Prometheus /metrics endpoint.")
     operator.add_argument("--health-port", type=int, default=8081, help="Port of the /healthz liveness endpoint.")
+    operator.add_argument("--bind-address", default="0.0.0.0", help="Address of the metrics and health endpoints.")
     operator.add_argument("--log-level", default="INFO", help="Python logging level (DEBUG, INFO, WARNING).")
 
     local = commands.add_parser("local", help="Run trainings on this machine, without Kubernetes.")
@@ -82,7 +83,12 @@ def _run_operator(arguments: argparse.Namespace) -> int:
     from lora_operator.settings import OperatorSettings
 
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_operator(settings=OperatorSettings(), metrics_port=arguments.metrics_port, health_port=arguments.health_port)
+    run_operator(
+        settings=OperatorSettings(),
+        bind_address=arguments.bind_address,
+        metrics_port=arguments.metrics_port,
+        health_port=arguments.health_port,
+    )
     return 0
 
 

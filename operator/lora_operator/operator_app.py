@@ -143,6 +143,11 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         if owner:
             reconcile_with_retries(reconciler, namespace, owner)
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # The same credentials as the kubernetes client: in-cluster token, else KUBECONFIG.
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # kopf keeps any state of its own in annotations under our prefix, never in status.
@@ -168,7 +173,7 @@ def load_kube_client() -> client.ApiClient:
     return client.ApiClient()
 
 
-def run_operator(*, settings: OperatorSettings, metrics_port: int, health_port: int) -> None:
+def run_operator(*, settings: OperatorSettings, bind_address: str, metrics_port: int, health_port: int) -> None:
     """Run the operator until interrupted."""
     from prometheus_client import start_http_server
 
@@ -176,7 +181,7 @@ def run_operator(*, settings: OperatorSettings, metrics_port: int, health_port: 
     reconciler = Reconciler(
         kube=Kube(load_kube_client()), settings=settings, open_store=make_store_opener(settings), metrics=metrics
     )
-    start_http_server(metrics_port, registry=metrics.registry)
+    start_http_server(metrics_port, addr=bind_address, registry=metrics.registry)
     stop = threading.Event()
     threading.Thread(target=resync_loop, args=(reconciler,), kwargs={"stop": stop}, daemon=True, name="resync").start()
     try:
@@ -185,7 +190,7 @@ def run_operator(*, settings: OperatorSettings, metrics_port: int, health_port: 
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces or None,
-            liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz",
+            liveness_endpoint=f"http://{bind_address}:{health_port}/healthz",
         )
     finally:
         stop.set()
