@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -46,8 +46,9 @@ def now_rfc3339() -> str:
 class Kube:
     """Typed access to the objects a training owns. Every call has a request timeout."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, *, on_request: Callable[[str, str], None] | None = None) -> None:
         self.api_client = api_client
+        self._on_request = on_request or (lambda verb, resource: None)
         self.batch = client.BatchV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
@@ -56,6 +57,7 @@ class Kube:
         return self.api_client.sanitize_for_serialization(obj)
 
     def get_training(self, namespace: str, name: str) -> dict[str, Any]:
+        self._on_request("get", "loratrainings")
         try:
             return self.custom.get_namespaced_custom_object(
                 API_GROUP, API_VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT_SECONDS
@@ -63,7 +65,25 @@ class Kube:
         except ApiException as error:
             raise _translate(error, f"get LoRATraining {namespace}/{name}") from error
 
+    def list_trainings(self, namespaces: list[str]) -> list[dict[str, Any]]:
+        """List trainings in ``namespaces``, or in the whole cluster when the list is empty."""
+        self._on_request("list", "loratrainings")
+        try:
+            if not namespaces:
+                return self.custom.list_cluster_custom_object(
+                    API_GROUP, API_VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )["items"]
+            items: list[dict[str, Any]] = []
+            for namespace in namespaces:
+                items += self.custom.list_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )["items"]
+            return items
+        except ApiException as error:
+            raise _translate(error, "list LoRATrainings") from error
+
     def patch_training_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._on_request("patch", "loratrainings/status")
         try:
             self.custom.patch_namespaced_custom_object_status(
                 API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
@@ -73,6 +93,7 @@ class Kube:
             raise _translate(error, f"patch status of LoRATraining {namespace}/{name}") from error
 
     def patch_training_metadata(self, namespace: str, name: str, metadata: dict[str, Any]) -> None:
+        self._on_request("patch", "loratrainings")
         try:
             self.custom.patch_namespaced_custom_object(
                 API_GROUP, API_VERSION, namespace, PLURAL, name, {"metadata": metadata},
@@ -82,6 +103,7 @@ class Kube:
             raise _translate(error, f"patch metadata of LoRATraining {namespace}/{name}") from error
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._on_request("get", "jobs")
         try:
             return self._sanitize(self.batch.read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS))
         except ApiException as error:
@@ -90,6 +112,7 @@ class Kube:
             raise _translate(error, f"get Job {namespace}/{name}") from error
 
     def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        self._on_request("create", "jobs")
         namespace = job["metadata"]["namespace"]
         try:
             created = self.batch.create_namespaced_job(namespace, job, _request_timeout=REQUEST_TIMEOUT_SECONDS)
@@ -99,6 +122,7 @@ class Kube:
 
     def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and, in the background, its pods, which get their termination grace period."""
+        self._on_request("delete", "jobs")
         try:
             self.batch.delete_namespaced_job(
                 name, namespace, propagation_policy="Background", _request_timeout=REQUEST_TIMEOUT_SECONDS
@@ -108,6 +132,7 @@ class Kube:
                 raise _translate(error, f"delete Job {namespace}/{name}") from error
 
     def list_job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        self._on_request("list", "pods")
         try:
             pods = self.core.list_namespaced_pod(
                 namespace, label_selector=f"job-name={job_name}", _request_timeout=REQUEST_TIMEOUT_SECONDS
@@ -117,6 +142,7 @@ class Kube:
         return [self._sanitize(pod) for pod in pods.items]
 
     def create_config_map(self, config_map: dict[str, Any]) -> None:
+        self._on_request("create", "configmaps")
         namespace = config_map["metadata"]["namespace"]
         try:
             self.core.create_namespaced_config_map(namespace, config_map, _request_timeout=REQUEST_TIMEOUT_SECONDS)
@@ -129,6 +155,7 @@ class Kube:
         """Record a core/v1 Event on the training, shown by `kubectl describe`."""
         metadata = involved["metadata"]
         timestamp = now_rfc3339()
+        self._on_request("create", "events")
         event = {
             "apiVersion": "v1",
             "kind": "Event",

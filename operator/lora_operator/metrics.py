@@ -45,7 +45,14 @@ class Metrics:
         self.run_time = Histogram(
             "lora_run_seconds", "Seconds from a training's start to its end", buckets=BUCKETS, registry=self.registry
         )
+        self.api_requests = Counter(
+            "lora_api_requests", "Kubernetes API requests of the reconciler, watches excluded",
+            ["verb", "resource"], registry=self.registry,
+        )
         self._phases: dict[str, str] = {}
+
+    def count_request(self, verb: str, resource: str) -> None:
+        self.api_requests.labels(verb=verb, resource=resource).inc()
 
     def observe_job_created(self, body: dict[str, Any]) -> None:
         if (body.get("status") or {}).get("attempt"):

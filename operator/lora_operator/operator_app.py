@@ -1,7 +1,7 @@
 """The kopf operator: watch handlers, the periodic resync and progress loop, and `lora-operator run`.
 
-Watch events of trainings, their Jobs and their pods all lead to the same level-based
-reconcile. A background loop re-reconciles every unfinished training on an interval,
+Watch events of trainings, their Jobs and their pods all queue the same level-based
+reconcile on a deduplicating work queue. A background loop re-reconciles every unfinished training on an interval,
 which retries failed reconciles, and mirrors progress.json of running trainings. The
 loop replaces per-object kopf timers, which would put a finalizer on every training.
 """
@@ -24,6 +24,7 @@ from lora_operator.metrics import Metrics
 from lora_operator.reconciler import Reconciler
 from lora_operator.settings import OperatorSettings
 from lora_operator.status.progress_mirror import changed_progress
+from lora_operator.workqueue import WorkQueue
 from lora_operator.api.training_spec import LoRATrainingSpec
 from lora_trainer.storage import ArtifactStore, S3Store, s3_client_from_env
 
@@ -87,11 +88,16 @@ def mirror_progress(reconciler: Reconciler, body: dict[str, Any]) -> None:
         reconciler.kube.patch_training_status(ref.namespace, ref.name, {"progress": progress})
 
 
-def resync_loop(reconciler: Reconciler, *, stop: threading.Event) -> None:
+def resync_loop(reconciler: Reconciler, work: WorkQueue, *, stop: threading.Event) -> None:
     """Every interval: mirror progress of running trainings and re-reconcile unfinished ones."""
     settings = reconciler.settings
     while not stop.wait(settings.progress_interval_seconds):
-        for body in _list_trainings(reconciler.kube, settings.namespaces):
+        try:
+            bodies = reconciler.kube.list_trainings(settings.namespaces)
+        except KubeError as error:
+            log.error("%s; retrying in %.0f s", error, settings.progress_interval_seconds)
+            continue
+        for body in bodies:
             metadata = body["metadata"]
             phase = (body.get("status") or {}).get("phase", "")
             logger = training_logger(metadata["namespace"], metadata["name"])
@@ -99,28 +105,13 @@ def resync_loop(reconciler: Reconciler, *, stop: threading.Event) -> None:
                 if phase == "Running":
                     mirror_progress(reconciler, body)
                 if phase not in ("Succeeded", "Failed"):
-                    reconcile_with_retries(reconciler, metadata["namespace"], metadata["name"])
-            except (KubeError, OSError, ValueError) as error:
+                    work.add(metadata["namespace"], metadata["name"])
+            except (KubeError, OSError, ValueError) as error:  # ValueError: pydantic rejected the spec
                 reconciler.metrics.reconcile_errors.inc()
                 logger.error("resync failed: %s; retrying in %.0f s", error, settings.progress_interval_seconds)
 
 
-def _list_trainings(kube: Kube, namespaces: list[str]) -> list[dict[str, Any]]:
-    try:
-        if not namespaces:
-            return kube.custom.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, _request_timeout=30)["items"]
-        items: list[dict[str, Any]] = []
-        for namespace in namespaces:
-            items += kube.custom.list_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, _request_timeout=30
-            )["items"]
-        return items
-    except client.exceptions.ApiException as error:
-        log.error("listing LoRATrainings failed: %s %s", error.status, error.reason)
-        return []
-
-
-def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegistry:
     """Register the watch handlers on a fresh registry."""
     registry = kopf.OperatorRegistry()
 
@@ -129,19 +120,19 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         if event.get("type") == "DELETED":
             reconciler.metrics.forget(namespace, name)
             return
-        reconcile_with_retries(reconciler, namespace, name)
+        work.add(namespace, name)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
     def job_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
         owner = annotations.get(ANNOTATION_TRAINING_NAME)
         if owner:
-            reconcile_with_retries(reconciler, namespace, owner)
+            work.add(namespace, owner)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
     def pod_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
         owner = annotations.get(ANNOTATION_TRAINING_NAME)
         if owner:
-            reconcile_with_retries(reconciler, namespace, owner)
+            work.add(namespace, owner)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -179,14 +170,18 @@ def run_operator(*, settings: OperatorSettings, bind_address: str, metrics_port:
 
     metrics = Metrics()
     reconciler = Reconciler(
-        kube=Kube(load_kube_client()), settings=settings, open_store=make_store_opener(settings), metrics=metrics
+        kube=Kube(load_kube_client(), on_request=metrics.count_request), settings=settings, open_store=make_store_opener(settings), metrics=metrics
     )
     start_http_server(metrics_port, addr=bind_address, registry=metrics.registry)
+    work = WorkQueue(lambda namespace, name: reconcile_with_retries(reconciler, namespace, name),
+                     workers=settings.workers)
+    work.start()
     stop = threading.Event()
-    threading.Thread(target=resync_loop, args=(reconciler,), kwargs={"stop": stop}, daemon=True, name="resync").start()
+    threading.Thread(target=resync_loop, args=(reconciler, work), kwargs={"stop": stop}, daemon=True,
+                     name="resync").start()
     try:
         kopf.run(
-            registry=build_registry(reconciler),
+            registry=build_registry(reconciler, work),
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces or None,
@@ -194,3 +189,4 @@ def run_operator(*, settings: OperatorSettings, bind_address: str, metrics_port:
         )
     finally:
         stop.set()
+        work.stop()

@@ -8,7 +8,6 @@ operator killed at any point and restarted finds them instead of creating duplic
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -41,19 +40,10 @@ class Reconciler:
     """Opens the run folder at an s3:// URI."""
     metrics: Metrics
 
-    def __post_init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-
-    def _lock(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
-
     def reconcile(self, namespace: str, name: str, *, log: logging.Logger | logging.LoggerAdapter) -> None:
-        """Reconcile the training ``namespace/name``; events from several watches may call this at once."""
-        with self._lock(f"{namespace}/{name}"):
-            body = self.kube.get_training(namespace, name)
-            _Pass(self, body, log).run()
+        """Reconcile the training ``namespace/name``; the work queue runs one pass per training at a time."""
+        body = self.kube.get_training(namespace, name)
+        _Pass(self, body, log).run()
 
 
 class _Pass:
@@ -70,6 +60,7 @@ class _Pass:
         self.generation = metadata.get("generation", 1)
         self.status: dict[str, Any] = dict(body.get("status") or {})
         self.old_phase = self.status.get("phase", "")
+        self.created_job = False
 
     def run(self) -> None:
         if self.body["metadata"].get("deletionTimestamp"):
@@ -103,7 +94,8 @@ class _Pass:
         job = self._ensure_attempt(spec, attempt=attempt, overrides=overrides)
         if job is None:
             return
-        pods = self.kube.list_job_pods(self.ref.namespace, job["metadata"]["name"])
+        # A Job created in this pass has no pods yet: skip the list.
+        pods = [] if self.created_job else self.kube.list_job_pods(self.ref.namespace, job["metadata"]["name"])
         state = observe_attempt(job, pods)
         self.status["attempt"] = attempt
         self.status["jobName"] = job["metadata"]["name"]
@@ -163,6 +155,7 @@ class _Pass:
             try:
                 job = self.kube.create_job(render_job(self.ref, config.spec, attempt=attempt, settings=self.settings))
                 self.status["jobCreatedAt"] = now_rfc3339()
+                self.created_job = True
                 self.owner.metrics.observe_job_created(self.body)
                 self.log.info("created Job %s for attempt %d", name, attempt)
             except AlreadyExists:

@@ -43,6 +43,9 @@ class OperatorSettings(BaseSettings):
         default=30.0, ge=1.0, description="How often progress.json is read for running trainings; also the status patch limit."
     )
     scratch_size_limit: str = Field(default="50Gi", description="sizeLimit of the trainer's /tmp emptyDir.")
+    workers: int = Field(
+        default=8, ge=1, le=64, description="Threads that reconcile trainings; each training is handled by one at a time."
+    )
     operator_namespace: str = Field(default="", description="Namespace the operator runs in, for its own Events.")
 
     @field_validator("namespaces", mode="before")

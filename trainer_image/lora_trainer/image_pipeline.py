@@ -125,7 +125,7 @@ def _export(
         seed=spec.training.seed,
         tag_frequency=dict(tag_frequency),
         training_config=config.to_wire(),
-        software=software_versions(),
+        software_versions=software_versions(),
     )
     pipeline = result.pipeline
     text_encoder = pipeline.text_encoder if spec.lora.train_text_encoder else None

@@ -1,7 +1,7 @@
 """The diffusers LoRA layout: `pytorch_lora_weights.safetensors` for `load_lora_weights()`.
 
 Keys are `unet.<module path>.lora_A.weight` and `text_encoder.<module path>...`. The
-header entry `lora_adapter_metadata` holds each component's peft LoraConfig, so
+header entry `lora_adapter_metadata` contains each component's peft LoraConfig, so
 diffusers (checked with 0.42) rebuilds the adapter with the trained lora_alpha instead
 of guessing alpha = rank.
 """
@@ -9,6 +9,7 @@ of guessing alpha = rank.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
 
@@ -23,12 +24,20 @@ def write_diffusers_file(*, unet: LoraLayers, text_encoder: LoraLayers | None, d
         save_directory=directory,
         unet_lora_layers=unet.state_dict,
         text_encoder_lora_layers=text_encoder.state_dict if text_encoder else None,
-        unet_lora_adapter_metadata=unet.adapter_config,
-        text_encoder_lora_adapter_metadata=text_encoder.adapter_config if text_encoder else None,
+        unet_lora_adapter_metadata=_inference_config(unet),
+        text_encoder_lora_adapter_metadata=_inference_config(text_encoder) if text_encoder else None,
         weight_name=DIFFUSERS_WEIGHT_NAME,
         safe_serialization=True,
     )
     return directory / DIFFUSERS_WEIGHT_NAME
+
+
+def _inference_config(layers: LoraLayers) -> dict[str, Any]:
+    # diffusers 0.42 builds the LoraConfig from this metadata and injects fresh dropout
+    # modules in training mode, even into a pipeline in eval mode. A nonzero dropout
+    # would then make every inference random, so the file records 0. The trained value
+    # stays in the kohya header (ss_network_dropout).
+    return {**layers.adapter_config, "lora_dropout": 0.0}
 
 
 def count_diffusers_tensors(layers: list[LoraLayers]) -> int:

@@ -54,7 +54,7 @@ def export_image_lora(
     unet_layers, text_encoder_layers = _collect_layers(unet=unet, text_encoder=text_encoder, lora=lora)
     all_layers = [unet_layers] + ([text_encoder_layers] if text_encoder_layers else [])
     reject_non_finite(all_layers)
-    _check_spec_matches_model(unet_layers, lora)
+    _check_spec_matches_model(all_layers, lora)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -72,7 +72,8 @@ def export_image_lora(
 def _validate_request(*, name: str, formats: list[str]) -> list[str]:
     if not _OUTPUT_NAME_PATTERN.match(name):
         raise InvalidInputError(
-            f"Invalid output name {name!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
+            f"Invalid output name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
         )
     unknown = sorted(set(formats) - set(SUPPORTED_FORMATS))
     if unknown or not formats:
@@ -94,8 +95,8 @@ def _collect_layers(
         raise InvalidInputError(
             "trainTextEncoder is true but no text encoder was passed to the export; pass the trained text_encoder."
         )
-    # SD 1.x LoRA files name text-encoder modules text_model.encoder..., the layout of
-    # CLIPTextModel before transformers 5 flattened it; diffusers strips the prefix again on load.
+    # SD 1.x LoRA files name text-encoder modules text_model.encoder..., as CLIPTextModel did
+    # before transformers 5 flattened it. diffusers strips the prefix again on load.
     key_prefix = "" if hasattr(text_encoder, "text_model") else "text_model."
     text_encoder_layers = collect_lora_layers(
         text_encoder,
@@ -106,14 +107,16 @@ def _collect_layers(
     return unet_layers, text_encoder_layers
 
 
-def _check_spec_matches_model(unet_layers: LoraLayers, lora: LoraSpec) -> None:
-    # ss_network_dim and ss_network_alpha come from the spec; they must describe the weights.
-    config = unet_layers.adapter_config
-    if config["r"] != lora.rank or float(config["lora_alpha"]) != float(lora.alpha):
-        raise TrainerError(
-            f"The UNet adapter has r={config['r']}, lora_alpha={config['lora_alpha']}, but the spec says "
-            f"rank={lora.rank}, alpha={lora.alpha}. Build the adapter from the same LoraSpec that is passed to the export."
-        )
+def _check_spec_matches_model(layers: list[LoraLayers], lora: LoraSpec) -> None:
+    # ss_network_dim and ss_network_alpha come from the spec, so the spec must describe the weights.
+    for item in layers:
+        config = item.adapter_config
+        if config["r"] != lora.rank or float(config["lora_alpha"]) != float(lora.alpha):
+            raise TrainerError(
+                f"The {item.component} adapter has r={config['r']}, lora_alpha={config['lora_alpha']}, but the "
+                f"spec says rank={lora.rank}, alpha={lora.alpha}. Build the adapters from the LoraSpec that is "
+                "passed to the export."
+            )
 
 
 def _export_kohya(
@@ -135,8 +138,8 @@ def _export_kohya(
         _verify_tensor_count(staging, expected=count_kohya_tensors(layers), export_format=FORMAT_KOHYA)
         if file_data_sha256(staging) != tensors_sha256:
             raise TrainerError(
-                f"The tensor hash written to {target.name} does not match its data; safetensors changed its "
-                "tensor order. Update state_dict_data_sha256 to the new order."
+                f"The tensor hash written to {target.name} does not match its data, so safetensors may have "
+                "changed its tensor order. Update state_dict_data_sha256 to the new order."
             )
         os.replace(staging, target)
     finally:
@@ -164,8 +167,8 @@ def _verify_tensor_count(path: Path, *, expected: int, export_format: str) -> No
         saved = len(list(handle.keys()))
     if saved != expected:
         raise TrainerError(
-            f"The {export_format} file holds {saved} tensors, but the model has weights for {expected}; "
-            "some LoRA modules were lost in the key conversion. Check the installed diffusers version."
+            f"The {export_format} file contains {saved} tensors, but {expected} were expected, so some "
+            "LoRA modules were lost in the key conversion. Check the installed diffusers version."
         )
 
 

@@ -4,6 +4,9 @@ Per trained module `<path>` there are three tensors: `<name>.lora_down.weight` (
 `<name>.lora_up.weight` (B) and a scalar `<name>.alpha`, where `<name>` is
 `lora_unet_<path with dots as underscores>` or `lora_te_<path ...>`. Loaders scale
 the update by alpha / rank.
+
+NOTE: the tests load these files with diffusers 0.42 only. The key names follow what
+A1111 and ComfyUI map for SD 1.x, but neither program was run against them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from lora_trainer.errors import TrainerError
 from lora_trainer.export.lora_layers import LoraLayers
 
 KOHYA_PREFIXES = {"unet": "lora_unet_", "text_encoder": "lora_te_"}
-# diffusers names the first text encoder lora_te1_, as SDXL files do. SD 1.x loaders
-# (A1111, ComfyUI) look for lora_te_ when the model has a single text encoder.
+# diffusers names the first text encoder lora_te1_, as SDXL files do. sd-scripts writes
+# lora_te_ for a model with one text encoder, and that is the name A1111 and ComfyUI map
+# first for SD 1.x.
 _DIFFUSERS_TEXT_ENCODER_PREFIX = "lora_te1_"
 ALPHA_SUFFIX = ".alpha"
 
@@ -60,7 +64,7 @@ def _alpha_for(alpha_key: str, alphas: dict[str, float]) -> float:
     module_name = alpha_key.removesuffix(ALPHA_SUFFIX)
     if module_name not in alphas:
         raise TrainerError(
-            f"No LoRA scale was found for the kohya module {module_name!r}; the key conversion of "
-            "diffusers no longer matches the module paths. Check the installed diffusers version."
+            f"No LoRA scale was found for the kohya module {module_name!r} because diffusers' key "
+            "conversion no longer matches the module paths. Check the installed diffusers version."
         )
     return alphas[module_name]

@@ -96,7 +96,7 @@ def reject_non_finite(layers: list[LoraLayers]) -> None:
     ]
     if bad_keys:
         raise NonFiniteWeightError(
-            f"{len(bad_keys)} LoRA weight tensors contain NaN or infinite values, for example {bad_keys[0]!r}; "
+            f"{len(bad_keys)} LoRA weight tensors contain NaN or infinite values, for example {bad_keys[0]!r}, so "
             "nothing was written. Resume from an earlier checkpoint with a lower learning rate."
         )
 
@@ -113,7 +113,7 @@ def _module_alphas(model: torch.nn.Module, adapter_name: str) -> dict[str, float
 
 
 def _round_float(value: float) -> float:
-    # alpha / r * r can come back as 7.999999999; snap values within float error to the integer.
+    # alpha / r * r can come back as 7.999999999, so values within float error snap to the integer.
     nearest = round(value)
     return float(nearest) if math.isclose(value, nearest, rel_tol=1e-9, abs_tol=1e-9) else value
 

@@ -1,6 +1,6 @@
 """Facts about a training run, and the safetensors header of the kohya file built from them.
 
-The header holds kohya sd-scripts' `ss_*` keys, which A1111, Forge and ComfyUI show in
+The header contains kohya sd-scripts' `ss_*` keys, which A1111, Forge and ComfyUI show in
 their LoRA info panels, the `modelspec.*` keys of the Stability AI model spec 1.0.0,
 and this project's own `lora_operator.*` keys. Every value is a string, as the
 safetensors format requires.
@@ -19,6 +19,8 @@ from lora_operator.api.training_spec import LoraSpec
 from lora_trainer.errors import InvalidInputError
 
 # sd-scripts' names for what the file adapts: the LoRA module and SD 1.x.
+# NOTE: every base is described as SD 1.x. An SD 2.x or SDXL base needs other ids here
+# and, for SDXL, the lora_te1_/lora_te2_ key prefixes.
 KOHYA_NETWORK_MODULE = "networks.lora"
 KOHYA_BASE_MODEL_VERSION = "sd_v1"
 MODELSPEC_VERSION = "1.0.0"
@@ -41,7 +43,7 @@ def installed_versions() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ExportMetadata:
-    """What the exported files record about the run that trained them."""
+    """Facts about the training run, recorded in the exported files."""
 
     title: str
     """Human-readable name shown by model pickers (modelspec.title)."""
@@ -68,7 +70,7 @@ class ExportMetadata:
     text_encoder_learning_rate: float | None = None
     prediction_type: str = "epsilon"
     created_at: datetime | None = None
-    """End of training; None means the time of export."""
+    """End of training, or None for the time of export."""
 
     def __post_init__(self) -> None:
         width, height = self.resolution

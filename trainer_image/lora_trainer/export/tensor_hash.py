@@ -20,8 +20,8 @@ def state_dict_data_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     """Hash the tensors' bytes in the order safetensors stores them in a file.
 
     safetensors (checked with 0.8) sorts tensors by dtype alignment, then by name, and
-    packs them without gaps. Every tensor here is fp32, so name order is file order, and the
-    result equals `file_data_sha256` of the saved file; the exporter checks that it does.
+    packs them without gaps. Every tensor here is fp32, so name order is file order.
+    The result then equals `file_data_sha256` of the saved file, which the exporter checks.
     """
     dtypes = {tensor.dtype for tensor in state_dict.values()}
     if dtypes - {torch.float32}:

@@ -1,0 +1,79 @@
+"""A deduplicating work queue of trainings to reconcile, served by a pool of worker threads.
+
+Watch events come in storms (the training, its Job and its pod all change at once). The
+queue holds each training at most once, and a training that changes while a worker
+reconciles it is queued again once, after that worker finishes. So every event is seen,
+no training is reconciled by two workers at once, and a storm costs one or two passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Callable
+
+Key = tuple[str, str]  # (namespace, name)
+log = logging.getLogger("lora_operator.workqueue")
+
+
+class WorkQueue:
+    """Queue of (namespace, name) keys, processed by ``workers`` threads calling ``handler``."""
+
+    def __init__(self, handler: Callable[[str, str], None], *, workers: int) -> None:
+        self._handler = handler
+        self._queue: queue.Queue[Key | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"reconcile-{index}", daemon=True) for index in range(workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def add(self, namespace: str, name: str) -> None:
+        """Queue a training, unless it is queued already; mark it dirty if a worker has it now."""
+        key = (namespace, name)
+        with self._lock:
+            if key in self._active:
+                self._dirty.add(key)
+                return
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        self._queue.put(key)
+
+    def depth(self) -> int:
+        """Trainings waiting for a worker."""
+        with self._lock:
+            return len(self._queued)
+
+    def _work(self) -> None:
+        while True:
+            key = self._queue.get()
+            if key is None:
+                return
+            with self._lock:
+                self._queued.discard(key)
+                self._active.add(key)
+            try:
+                self._handler(*key)
+            except Exception:  # noqa: BLE001 - a worker must survive any handler error
+                log.exception("[%s/%s] reconcile raised; the resync loop retries it", *key)
+            finally:
+                with self._lock:
+                    self._active.discard(key)
+                    requeue = key in self._dirty
+                    self._dirty.discard(key)
+                    if requeue:
+                        self._queued.add(key)
+                if requeue:
+                    self._queue.put(key)
