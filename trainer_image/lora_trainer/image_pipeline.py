@@ -15,7 +15,7 @@ import torch
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.captioning import caption_records
 from lora_trainer.data.manifest import dataset_hash, write_manifest
-from lora_trainer.data.prepare import prepare_image_dataset
+from lora_trainer.data.prepare import NoUsableImagesError, prepare_image_dataset
 from lora_trainer.data.records import ImageRecord
 from lora_trainer.export import ExportMetadata, export_image_lora
 from lora_trainer.image import ImageLoraTrainer
@@ -43,10 +43,15 @@ def run_image_task(
     # Preparation and captioning are cheap next to training, so a resumed attempt redoes them
     # and gets the same records from the same inputs.
     progress.update(phase="preparing", message="checking and converting images", force=True)
-    records = prepare_image_dataset(
-        spec.dataset, work_dir=work_dir / "prepared", base_dir=base_dir,
-        s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, log=log,
-    )
+    try:
+        records = prepare_image_dataset(
+            spec.dataset, work_dir=work_dir / "prepared", base_dir=base_dir,
+            s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, s3_region=output.s3_region, log=log,
+        )
+    except NoUsableImagesError as error:
+        # The manifest shows why each file was skipped, which is what the user needs to fix the data.
+        write_manifest(error.records, store)
+        raise
     accepted = [record for record in records if record.accepted]
     log.info("dataset: %d accepted, %d skipped", len(accepted), len(records) - len(accepted))
 

@@ -77,6 +77,7 @@ def cover_crop_box(size: Size, bucket: Size) -> tuple[float, float, float, float
     scale = max(bucket_width / width, bucket_height / height)
     crop_width = bucket_width / scale
     crop_height = bucket_height / scale
-    left = (width - crop_width) / 2
-    top = (height - crop_height) / 2
-    return (left, top, left + crop_width, top + crop_height)
+    # Clamped because rounding can push an edge a hair outside the image, which Pillow rejects.
+    left = max(0.0, (width - crop_width) / 2)
+    top = max(0.0, (height - crop_height) / 2)
+    return (left, top, min(float(width), left + crop_width), min(float(height), top + crop_height))

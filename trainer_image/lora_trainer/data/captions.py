@@ -6,9 +6,11 @@ import codecs
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from lora_trainer.data.images import is_image_name
+
 # Tried in order when a sidecar is not UTF-8. GB2312 comes first because its strict byte
 # ranges (both bytes of a character in 0xA1-0xFE) reject typical Western text, where an
-# accented letter stands alone between ASCII letters. cp1252 is the Western Windows
+# accented letter usually sits alone between ASCII letters. cp1252 is the Western Windows
 # default. Latin-1 decodes any byte, so the chain always ends with some text.
 LEGACY_ENCODINGS = ("gb2312", "cp1252", "latin-1")
 MAX_CAPTION_BYTES = 64 * 1024
@@ -20,11 +22,6 @@ class SidecarCaption:
 
     text: str
     warnings: tuple[str, ...] = ()
-
-
-def sidecar_name(image_name: str, caption_extension: str) -> str:
-    """Return the sidecar's name for an image name: same folder and stem, the caption extension."""
-    return str(PurePosixPath(image_name).with_suffix(caption_extension))
 
 
 def read_sidecar(path: Path, *, name: str) -> SidecarCaption:
@@ -68,3 +65,24 @@ def _decode(data: bytes, *, name: str, warnings: list[str]) -> str:
         )
         return text
     raise AssertionError("latin-1 decodes every byte sequence")
+
+
+def match_sidecars(names: list[str], *, caption_extension: str) -> dict[str, str]:
+    """Map each image name to the name of its sidecar among names.
+
+    The stem must match exactly and the extension in any letter case, so photo.png
+    is captioned by photo.txt or photo.TXT.
+    """
+    sidecars_by_stem = {
+        str(PurePosixPath(name).with_suffix("")): name
+        for name in names
+        if PurePosixPath(name).suffix.lower() == caption_extension.lower()
+    }
+    matches = {}
+    for name in names:
+        if not is_image_name(name):
+            continue
+        sidecar = sidecars_by_stem.get(str(PurePosixPath(name).with_suffix("")))
+        if sidecar is not None:
+            matches[name] = sidecar
+    return matches

@@ -23,9 +23,9 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".avif"}
 )
 # Image.open tries only these decoders, so a file with an image extension never
-# reaches plugins such as EPS, which runs Ghostscript. MPO is how Pillow opens
-# JPEGs that carry several pictures.
-PILLOW_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "DIB", "TIFF", "AVIF")
+# reaches plugins such as EPS, which runs Ghostscript. The JPEG decoder also opens
+# MPO files (JPEGs that carry several pictures).
+PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "AVIF")
 
 # Skip causes. A skip reason reads "NAME: CAUSE (DETAIL)"; manifest.skip_cause() parses the cause back.
 EMPTY_FILE = "empty file"
@@ -37,13 +37,15 @@ TOO_SMALL = "smaller than the minimum side"
 DUPLICATE = "duplicate"
 UNREADABLE = "unreadable file"
 
-# What Pillow's decoders raise on damaged data; anything else is a bug and propagates.
+# Exceptions that Pillow's decoders raise on damaged data. Any other exception is a bug and propagates.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)
 HASH_BUFFER_BYTES = 1 << 20
 # Lanczos from a much larger image is slow. With a reducing gap Pillow first shrinks by an
 # integer factor; Pillow's docs say a gap of 3 is indistinguishable from plain resampling
 # in most cases.
 REDUCING_GAP = 3.0
+# Upscaling by more than this visibly blurs training images, so the record gets a warning.
+UPSCALE_WARNING_FACTOR = 2.0
 # Converted files are scratch files read once for encoding, so fast compression wins.
 PNG_COMPRESS_LEVEL = 1
 
@@ -119,7 +121,7 @@ def hash_file(record: ImageRecord, path: Path, *, max_file_bytes: int) -> ImageR
 def check_and_convert(record: ImageRecord, path: Path, settings: ConversionSettings) -> ImageRecord:
     """Check one hashed image and save it as an RGB PNG at its bucket size, or skip it with the reason."""
     try:
-        with open_header(path) as image:
+        with open_header(path, max_pixels=settings.max_pixels) as image:
             check_header(image, settings)
             decoded = decode_image(image, warnings=record.warnings)
         rgb = convert_to_rgb(decoded, settings=settings, warnings=record.warnings)
@@ -128,13 +130,16 @@ def check_and_convert(record: ImageRecord, path: Path, settings: ConversionSetti
         return record
 
     record.original_size = rgb.size
+    record.bucket = nearest_bucket(rgb.size, list(settings.buckets))
+    width, height = rgb.size
     if aspect_ratio(rgb.size) > settings.max_aspect_ratio:
         record.reason = (
-            f"centre-cropped from {rgb.size[0]}x{rgb.size[1]} (aspect ratio {aspect_ratio(rgb.size):.2f}) "
-            f"to the maximum aspect ratio {settings.max_aspect_ratio:g}"
+            f"centre-cropped from {width}x{height} (aspect ratio {aspect_ratio(rgb.size):.2f}) to the "
+            f"{record.bucket[0]}x{record.bucket[1]} bucket; dataset.maxAspectRatio is {settings.max_aspect_ratio:g}"
         )
-        record.warnings.append(record.reason)
-    record.bucket = nearest_bucket(rgb.size, list(settings.buckets))
+    upscale = max(record.bucket[0] / width, record.bucket[1] / height)
+    if upscale > UPSCALE_WARNING_FACTOR:
+        record.warnings.append(f"upscaled {upscale:.1f}x from {width}x{height}; expect soft detail")
     fitted = fit_to_bucket(rgb, record.bucket)
 
     settings.output_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +148,7 @@ def check_and_convert(record: ImageRecord, path: Path, settings: ConversionSetti
     return record
 
 
-def open_header(path: Path) -> Image.Image:
+def open_header(path: Path, *, max_pixels: int) -> Image.Image:
     """Open an image lazily: Pillow reads the header, and no pixel is decoded yet."""
     try:
         return Image.open(path, formats=PILLOW_FORMATS)
@@ -152,7 +157,7 @@ def open_header(path: Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # Pillow raises this from the header alone when it claims more than twice
         # Image.MAX_IMAGE_PIXELS, or from the warning when warnings are errors.
-        raise SkipImage(TOO_MANY_PIXELS, str(error)) from error
+        raise SkipImage(TOO_MANY_PIXELS, f"{error} dataset.maxPixels is {max_pixels}") from error
     except DECODE_ERRORS as error:
         raise SkipImage(CORRUPT, f"header unreadable: {error}") from error
 
@@ -172,6 +177,10 @@ def check_header(image: Image.Image, settings: ConversionSettings) -> None:
 def decode_image(image: Image.Image, *, warnings: list[str]) -> Image.Image:
     """Decode the first frame and turn it upright by its EXIF orientation."""
     try:
+        # Asked before load() because finding a second frame seeks, which would discard decoded pixels.
+        if getattr(image, "is_animated", False):
+            warnings.append(f"animated image: only the first of {image.n_frames} frames is used")
+            image.seek(0)
         image.load()
     except DECODE_ERRORS as error:
         raise SkipImage(CORRUPT, str(error)) from error

@@ -70,8 +70,10 @@ def render_metadata_csv(records: list[ImageRecord]) -> str:
 
 def write_manifest(records: list[ImageRecord], store: ArtifactStore) -> None:
     """Write dataset/manifest.jsonl and dataset/metadata.csv (UTF-8) to the run's store."""
-    store.put_bytes(MANIFEST_KEY, render_manifest(records).encode("utf-8"), content_type="application/jsonl; charset=utf-8")
-    store.put_bytes(METADATA_KEY, render_metadata_csv(records).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    manifest = render_manifest(records).encode("utf-8")
+    metadata = render_metadata_csv(records).encode("utf-8")
+    store.put_bytes(MANIFEST_KEY, manifest, content_type="application/jsonl; charset=utf-8")
+    store.put_bytes(METADATA_KEY, metadata, content_type="text/csv; charset=utf-8")
 
 
 def dataset_hash(records: list[ImageRecord]) -> str:

@@ -42,10 +42,11 @@ def to_rgb(image: Image.Image, *, background: tuple[int, int, int], warnings: li
 
 
 def _scale_wide_gray(image: Image.Image) -> Image.Image:
-    values = np.asarray(image, dtype=np.int64)
-    # Mode "I" comes from 16-bit files on older Pillow versions and from 32-bit TIFFs;
-    # values above 65535 are clipped because no common format stores more in a gray image.
-    values = np.clip(values, 0, 65535)
+    values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+    # Mode "I" (32-bit) may carry 8-bit or 16-bit data, so only values above 255 are scaled.
+    # NOTE: a 32-bit gray image with values above 65535 is clipped, not scaled.
+    if image.mode == "I" and values.max(initial=0) <= 255:
+        return Image.fromarray(values.astype(np.uint8), mode="L")
     scaled = np.rint(values / UINT16_TO_UINT8).astype(np.uint8)
     return Image.fromarray(scaled, mode="L")
 
