@@ -84,7 +84,9 @@ def loratraining_crd() -> dict[str, Any]:
 
 def all_crds() -> dict[str, dict[str, Any]]:
     """Return every CRD by its file name under crds/."""
-    return {"loratraining.yaml": loratraining_crd()}
+    from lora_operator.notion.crd import notionsource_crd
+
+    return {"loratraining.yaml": loratraining_crd(), "notionsource.yaml": notionsource_crd()}
 
 
 def render(crd: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ description becomes the text that `kubectl explain` prints.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -15,10 +15,15 @@ from lora_operator.api.base import ApiModel, CelRule
 
 MODEL_URI_HELP = (
     "Accepted schemes: builtin:// (tiny random models for tests and demos; they produce noise), "
-    "hf:// (a Hugging Face repo id, needs internet), s3://bucket/key, https://, "
+    "hf:// (a Hugging Face repo id, needs internet), s3://bucket/prefix, "
     "pvc://claim/path (a PersistentVolumeClaim mounted into the trainer), file:// (local mode)."
 )
 URI_PATTERN = r"^(builtin|hf|s3|https|pvc|file)://.+"
+MODEL_URI_PATTERN = r"^(builtin|hf|s3|pvc|file)://.+"
+# Default LoRA targets per task; peft reads "all-linear" as every Linear layer but the output head.
+ALL_LINEAR = "all-linear"
+IMAGE_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
+TEXT_TARGET_MODULES = (ALL_LINEAR,)
 
 
 class DataSource(ApiModel):
@@ -107,7 +112,7 @@ class CaptioningSpec(ApiModel):
         default=0.0,
         ge=0.0,
         le=1.0,
-        description="Keep only tags whose probability among all tags is at least this.",
+        description="Keep only tags whose probability is at least this; each tag is scored against a neutral prompt, independently of the other tags.",
     )
     overwrite: bool = Field(default=False, description="Replace sidecar captions with generated ones.")
     batch_size: int = Field(default=32, ge=1, le=1024, description="Images encoded per batch.")
@@ -120,10 +125,14 @@ class LoraSpec(ApiModel):
     alpha: float = Field(default=16.0, gt=0, le=1024, description="Scale numerator: the update is multiplied by alpha / rank.")
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input; higher regularises more.")
     target_modules: list[str] = Field(
-        default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"],
+        default_factory=lambda: list(IMAGE_TARGET_MODULES),
         min_length=1,
         max_length=64,
-        description="Names (suffixes) of the UNet modules that get an adapter; the default is the attention projections.",
+        description=(
+            "Names (suffixes) of the modules that get an adapter. Unset uses the task's default: the UNet attention "
+            "projections to_q, to_k, to_v, to_out.0 for image; all-linear (every Linear layer except the output "
+            "head) for text. all-linear is for text tasks and must be the only entry."
+        ),
     )
     train_text_encoder: bool = Field(
         default=False,
@@ -135,6 +144,37 @@ class LoraSpec(ApiModel):
         max_length=64,
         description="Text-encoder modules that get an adapter when trainTextEncoder is true.",
     )
+    use_rslora: bool = Field(
+        default=False,
+        description=(
+            "Rank-stabilised LoRA (Kalajdzievski 2023): scale the update by alpha / sqrt(rank) instead of alpha / rank, "
+            "so high ranks keep learning. Text tasks only."
+        ),
+    )
+    use_dora: bool = Field(
+        default=False,
+        description=(
+            "DoRA (Liu et al. 2024): also train a magnitude per output feature of each adapted layer. Often better at "
+            "low ranks, slower per step. Text tasks only."
+        ),
+    )
+
+    cel_rules = (
+        CelRule(
+            rule="!has(self.targetModules) || !('all-linear' in self.targetModules) || size(self.targetModules) == 1",
+            message="all-linear must be the only entry of targetModules",
+            field_path=".targetModules",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_all_linear_alone(self) -> LoraSpec:
+        if ALL_LINEAR in self.target_modules and len(self.target_modules) > 1:
+            raise ValueError(
+                f"lora.targetModules {self.target_modules} mixes all-linear with module names: "
+                "use [all-linear] alone or list the modules"
+            )
+        return self
 
 
 class TrainingSpec(ApiModel):
@@ -202,19 +242,97 @@ class TrainingSpec(ApiModel):
 
 
 class PreviewSpec(ApiModel):
-    """Preview images rendered during training with fixed seeds."""
+    """Previews made during training with fixed seeds: images for image tasks, completions for text tasks."""
 
     every: int = Field(default=200, ge=1, le=1_000_000, description="Render previews every this many optimiser steps, and at the end.")
     prompts: list[str] = Field(
         default_factory=list,
         max_length=16,
-        description="Prompts to render. Empty uses the trigger word with the first captions of the dataset.",
+        description=(
+            "Prompts to render or complete. Empty uses, for image tasks, the trigger word with the first captions "
+            "of the dataset and, for text tasks, the prompts of the first evaluation records."
+        ),
     )
     count: int = Field(default=2, ge=0, le=16, description="Previews per round when prompts is empty; 0 turns previews off.")
     seed: int = Field(default=1234, ge=0, le=2**31 - 1, description="Seed of preview noise, the same at every round so rounds compare.")
     inference_steps: int = Field(default=20, ge=1, le=200, description="Denoising steps per preview.")
     guidance_scale: float = Field(default=7.5, ge=0.0, le=50.0, description="Classifier-free guidance scale of previews.")
     negative_prompt: str = Field(default="", max_length=1000, description="Negative prompt of previews.")
+    max_new_tokens: int = Field(
+        default=64, ge=1, le=4096, description="Text tasks: tokens generated per preview completion."
+    )
+    temperature: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=5.0,
+        description="Text tasks: sampling temperature of the sampled completion (the greedy one ignores it).",
+    )
+    top_p: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="Text tasks: nucleus sampling probability mass of the sampled completion.",
+    )
+
+
+class TextSpec(ApiModel):
+    """Options of text tasks: tokenisation, loss, evaluation and export of a causal language model LoRA."""
+
+    max_seq_length: int = Field(
+        default=1024,
+        ge=16,
+        le=131_072,
+        description="Tokens per training sequence. Longer records are handled by overlong; memory grows with it.",
+    )
+    overlong: Literal["split", "truncate", "skip"] = Field(
+        default="split",
+        description=(
+            "What happens to a record longer than maxSeqLength: split into consecutive windows, truncate to the first "
+            "maxSeqLength tokens, or skip. The manifest counts each case."
+        ),
+    )
+    packing: bool = Field(
+        default=False,
+        description="Pack several short records into each sequence of maxSeqLength tokens: fewer padding tokens, faster epochs.",
+    )
+    chat_template: str = Field(
+        default="",
+        max_length=32_768,
+        description=(
+            "Jinja chat template for records with messages. Empty uses the base model's template, or a ChatML "
+            "template (<|im_start|>role ... <|im_end|>) when the model has none."
+        ),
+    )
+    completion_only_loss: bool = Field(
+        default=True,
+        description="Train only on completions and assistant turns, not on prompts, system and user turns.",
+    )
+    deduplicate: bool = Field(default=True, description="Drop records that repeat an earlier record exactly.")
+    eval_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=0.5,
+        description="Share of the records held out for evaluation (at least one when above 0); 0 turns evaluation off.",
+    )
+    eval_every: int = Field(
+        default=100, ge=1, le=1_000_000, description="Compute eval loss and perplexity every this many optimiser steps, and at the end."
+    )
+    added_tokens: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        max_length=256,
+        description=(
+            "Special tokens added to the tokenizer. Their embedding rows are trained, and the adapter stores the "
+            "resized vocabulary and the tokenizer."
+        ),
+    )
+    quantization: Literal["none", "4bit"] = Field(
+        default="none",
+        description="4bit loads the frozen base model in 4-bit NF4 with bitsandbytes (QLoRA). Needs an NVIDIA GPU.",
+    )
+    merge_weights: bool = Field(
+        default=False,
+        description="Also export the base model with the adapter merged in, under weights/merged/. As large as the base model.",
+    )
 
 
 class OutputSpec(ApiModel):
@@ -238,7 +356,10 @@ class OutputSpec(ApiModel):
     formats: list[Literal["kohya", "diffusers"]] = Field(
         default_factory=lambda: ["kohya", "diffusers"],
         min_length=1,
-        description="Export formats: kohya (one .safetensors for A1111, ComfyUI, Forge) and diffusers (load_lora_weights).",
+        description=(
+            "Export formats of image tasks: kohya (one .safetensors for A1111, ComfyUI, Forge) and diffusers "
+            "(load_lora_weights). Text tasks always export a peft adapter (see text.mergeWeights)."
+        ),
     )
     delete_on_removal: bool = Field(default=False, description="Delete the run's artifacts when the resource is deleted.")
 
@@ -285,20 +406,21 @@ class RetrySpec(ApiModel):
 
 # Spec fields that decide what the weights are; suspend, retry, resources, queueName,
 # activeDeadlineSeconds and previews stay editable.
-IMMUTABLE_SPEC_FIELDS = ("task", "baseModel", "baseModelRevision", "dataset", "captioning", "lora", "training", "output")
+IMMUTABLE_SPEC_FIELDS = ("task", "baseModel", "baseModelRevision", "dataset", "captioning", "lora", "training", "text", "output")
 
 
 class LoRATrainingSpec(ApiModel):
     """What to train, on which data, and where the results go."""
 
     task: Literal["image", "text"] = Field(default="image", description="image: Stable Diffusion LoRA. text: causal language model LoRA.")
-    base_model: str = Field(pattern=URI_PATTERN, max_length=2048, description=f"Base model to adapt. {MODEL_URI_HELP}")
+    base_model: str = Field(pattern=MODEL_URI_PATTERN, max_length=2048, description=f"Base model to adapt. {MODEL_URI_HELP}")
     base_model_revision: str = Field(default="", max_length=128, description="Revision (branch, tag or commit) of an hf:// base model.")
     dataset: DatasetSpec = Field(description="Training data.")
     captioning: CaptioningSpec = Field(default_factory=CaptioningSpec, description="Automatic captions.")
     lora: LoraSpec = Field(default_factory=LoraSpec, description="Shape of the adapter.")
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimiser and loss options.")
-    previews: PreviewSpec = Field(default_factory=PreviewSpec, description="Preview images during training.")
+    previews: PreviewSpec = Field(default_factory=PreviewSpec, description="Previews during training.")
+    text: TextSpec = Field(default_factory=TextSpec, description="Options of text tasks; image tasks ignore them.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Compute for the trainer pod.")
     queue_name: str = Field(default="", max_length=253, description="Kueue LocalQueue; the Job then waits for Kueue's admission.")
@@ -313,6 +435,23 @@ class LoRATrainingSpec(ApiModel):
             rule="self.task != 'image' || self.dataset.resolution % 8 == 0",
             message="dataset.resolution must be a multiple of 8 for image tasks",
             field_path=".dataset.resolution",
+        ),
+        CelRule(
+            rule="self.task == 'text' || !has(self.lora) || !has(self.lora.targetModules) "
+            "|| !('all-linear' in self.lora.targetModules)",
+            message="lora.targetModules all-linear is for text tasks; name the UNet modules for image tasks",
+            field_path=".lora.targetModules",
+        ),
+        CelRule(
+            rule="self.task == 'text' || !has(self.lora) || "
+            "!((has(self.lora.useRslora) && self.lora.useRslora) || (has(self.lora.useDora) && self.lora.useDora))",
+            message="lora.useRslora and lora.useDora are for text tasks; set them to false for image tasks",
+            field_path=".lora",
+        ),
+        CelRule(
+            rule="self.task == 'image' || !has(self.lora) || !has(self.lora.trainTextEncoder) || !self.lora.trainTextEncoder",
+            message="lora.trainTextEncoder is for image tasks; a text task adapts the language model itself",
+            field_path=".lora.trainTextEncoder",
         ),
     ) + tuple(
         # A resumed attempt continues from checkpoints of the original run, so the fields
@@ -334,4 +473,26 @@ class LoRATrainingSpec(ApiModel):
                 f"dataset.resolution ({self.dataset.resolution}) must be a multiple of 8 for image tasks; "
                 f"use {self.dataset.resolution // 8 * 8}"
             )
+        if self.task == "image":
+            _check_image_lora(self.lora)
+        elif self.lora.train_text_encoder:
+            raise ValueError("lora.trainTextEncoder is for image tasks: remove it, a text task adapts the language model itself")
         return self
+
+    @model_validator(mode="after")
+    def _apply_task_target_modules(self) -> LoRATrainingSpec:
+        # LoraSpec's own default is the image one; a text task that leaves targetModules unset gets the
+        # text default instead. Set explicitly, it round-trips through to_wire unchanged.
+        if self.task == "text" and "target_modules" not in self.lora.model_fields_set:
+            self.lora = self.lora.model_copy(update={"target_modules": list(TEXT_TARGET_MODULES)})
+        return self
+
+
+def _check_image_lora(lora: LoraSpec) -> None:
+    if ALL_LINEAR in lora.target_modules:
+        raise ValueError(
+            "lora.targetModules all-linear is for text tasks: name the UNet modules for image tasks, "
+            f"for example {list(IMAGE_TARGET_MODULES)}"
+        )
+    if lora.use_rslora or lora.use_dora:
+        raise ValueError("lora.useRslora and lora.useDora are for text tasks: set them to false for image tasks")

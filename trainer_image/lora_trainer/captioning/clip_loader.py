@@ -60,7 +60,10 @@ def _load_checkpoint_folder(source: str, folder: Path, *, device: str) -> Loaded
         tokenizer = open_clip.get_tokenizer(name)
     except (ValueError, RuntimeError, KeyError, FileNotFoundError) as error:
         raise InvalidInputError(f"failed to load captioning model {source!r} from {folder}: {error}") from error
-    return LoadedClip(model=model.eval(), preprocess=preprocess, tokenizer=tokenizer, key=str(folder.resolve()))
+    # The newest modification time distinguishes weights replaced in place, for example by a newer S3 download.
+    newest = max(path.stat().st_mtime_ns for path in folder.iterdir() if path.is_file())
+    key = f"{folder.resolve()}@{newest}"
+    return LoadedClip(model=model.eval(), preprocess=preprocess, tokenizer=tokenizer, key=key)
 
 
 def _load_pretrained_tag(source: str, *, device: str) -> LoadedClip:
@@ -88,7 +91,7 @@ def _load_pretrained_tag(source: str, *, device: str) -> LoadedClip:
             "access, or save the model as an open_clip checkpoint folder on a volume or bucket and use its "
             "pvc:// or s3:// URI"
         )
-    # NOTE: with the weights cached, open_clip still asks the Hub for them unless HF_HUB_OFFLINE was
+    # NOTE: with the weights cached, open_clip still sends a request to the Hub unless HF_HUB_OFFLINE was
     # already set when huggingface_hub was imported, because huggingface_hub reads it at import time.
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=tag, device=device)
@@ -98,7 +101,7 @@ def _load_pretrained_tag(source: str, *, device: str) -> LoadedClip:
 
 
 def _pretrained_weights_cached(pretrained_cfg: dict) -> bool:
-    """Tell whether the Hugging Face cache holds the weights of an open_clip pretrained tag, without traffic."""
+    """Tell whether the Hugging Face cache contains the weights of an open_clip pretrained tag, without traffic."""
     from huggingface_hub import try_to_load_from_cache
 
     hub_path = pretrained_cfg.get("hf_hub", "")

@@ -44,7 +44,7 @@ def resolve_vocabulary(tags: list[str], *, trigger_word: str = "") -> list[str]:
     """Return the tags to score: ``tags`` cleaned, or the default vocabulary when ``tags`` is empty.
 
     Whitespace is stripped, blank entries and repeats (ignoring case) are dropped, and the
-    trigger word is left out because every caption already starts with it.
+    trigger word is left out because every generated caption already starts with it.
     """
     candidates = tags if tags else default_vocabulary()
     seen = {trigger_word.strip().casefold()} if trigger_word.strip() else set()

@@ -1,7 +1,7 @@
 """builtin://tiny-clip: a tiny, randomly initialised open_clip model built in code.
 
-It has the architecture of CLIP ViT-B (a ViT image tower on 64-px images with 16-px patches,
-a causal text transformer with open_clip's BPE tokenizer and 77-token context) at about
+It has the architecture of open_clip's ViT models (a ViT image tower on 64-px images with 16-px
+patches, a causal text transformer with open_clip's BPE tokenizer and 77-token context) at about
 180 thousand parameters plus 1.6 million in the token embedding. Its weights are random, so the
 tags it produces are meaningless: it exists for wiring checks, demos and tests only. The
 same version always builds the same weights.
@@ -30,7 +30,7 @@ TINY_CLIP_SEED = 0
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 
-# The CLIP normalisation constants, as open_clip ships them for the OpenAI and LAION models.
+# The CLIP normalisation constants: open_clip 3.3 OPENAI_DATASET_MEAN and OPENAI_DATASET_STD.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -66,7 +66,7 @@ def tiny_clip_path() -> Path:
 
 
 def build_tiny_clip() -> torch.nn.Module:
-    """Build the tiny open_clip CLIP model with a fixed seed, leaving the global RNG state unchanged."""
+    """Build the tiny open_clip CLIP model with a fixed seed. The global RNG state is left unchanged."""
     import open_clip
 
     with torch.random.fork_rng(devices=[]):

@@ -17,7 +17,10 @@ from lora_trainer.models.cache_dir import cache_root
 
 SUPPORTED_SCHEMES = ("builtin", "file", "pvc", "hf", "s3")
 DEFAULT_PVC_ROOT = "/mnt/pvc"
-PLANNED_BUILTINS = ("tiny-sdxl", "tiny-llama")
+PLANNED_BUILTINS = ("tiny-sdxl",)
+# Weight formats that the diffusers, transformers and open_clip folder loaders never read
+# (single-file .ckpt originals, Flax, TensorFlow, ONNX), so hf:// skips downloading them.
+HF_IGNORE_PATTERNS = ["*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.onnx_data", "*.ot", "*.tflite"]
 # Sizes and ETags of the objects downloaded from one bucket, keyed by object key.
 S3_STATE_FILE = ".s3-etags.json"
 
@@ -71,7 +74,11 @@ def _resolve_builtin(uri: str, name: str) -> Path:
         from lora_trainer.models.builtin_clip import tiny_clip_path
 
         return tiny_clip_path()
-    supported = "builtin://tiny-sd, builtin://tiny-clip"
+    if name == "tiny-llama":
+        from lora_trainer.models.builtin_llama import tiny_llama_path
+
+        return tiny_llama_path()
+    supported = "builtin://tiny-sd, builtin://tiny-clip, builtin://tiny-llama"
     if name in PLANNED_BUILTINS:
         raise InvalidInputError(f"builtin model {uri!r} is not available in this version: use {supported}")
     raise InvalidInputError(f"unknown builtin model {uri!r}: use {supported}")
@@ -87,7 +94,7 @@ def _file_uri_path(rest: str, *, base_dir: Path | None) -> Path:
 
 def _pvc_path(uri: str, rest: str) -> Path:
     claim, _, inner = rest.partition("/")
-    if not claim:
+    if claim in ("", ".", ".."):
         raise InvalidInputError(f"model URI {uri!r} names no volume claim: write it as pvc://CLAIM/PATH")
     root = Path(os.environ.get("LORA_PVC_ROOT") or DEFAULT_PVC_ROOT)
     claim_root = (root / claim).resolve()
@@ -128,6 +135,7 @@ def _resolve_hf(uri: str, repo_id: str, *, revision: str) -> Path:
             revision=revision or None,
             cache_dir=os.environ.get("HF_HUB_CACHE") or None,
             local_files_only=offline,
+            ignore_patterns=HF_IGNORE_PATTERNS,
         )
     except LocalEntryNotFoundError as error:
         reason = "HF_HUB_OFFLINE is set" if offline else f"the Hugging Face Hub could not be reached ({error})"
