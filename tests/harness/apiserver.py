@@ -6,7 +6,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.certs import ControlPlanePki
+from tests.harness.certs import FRONT_PROXY_CLIENT_NAME, ControlPlanePki
 from tests.harness.ports import LOOPBACK, free_ports
 from tests.harness.probes import http_get
 from tests.harness.process import ComponentProcess, start_process, wait_until
@@ -49,6 +49,13 @@ def start_apiserver(
         f"--tls-cert-file={pki.apiserver.cert}",
         f"--tls-private-key-file={pki.apiserver.key}",
         f"--client-ca-file={pki.ca.cert}",
+        f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT_NAME}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client.key}",
         f"--service-account-issuer={url}",
         f"--service-account-key-file={pki.service_account_public_key}",
         f"--service-account-signing-key-file={pki.service_account_private_key}",
@@ -65,7 +72,7 @@ def start_apiserver(
     wait_until(
         lambda: http_get(f"{url}/readyz", ssl_context=context)[0] == 200,
         process=process,
-        what="ready (/readyz)",
+        expected_state="ready (/readyz)",
         timeout=READY_TIMEOUT_SECONDS,
         interval=0.5,
     )

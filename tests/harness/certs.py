@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 # Long enough for a developer's dev-cluster session; the stack is thrown away afterwards.
 VALIDITY = datetime.timedelta(days=7)
+FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class ControlPlanePki:
     admin: CertificateFiles
     controller_manager: CertificateFiles
     scheduler: CertificateFiles
+    front_proxy_ca: CertificateFiles
+    front_proxy_client: CertificateFiles
     service_account_public_key: Path
     service_account_private_key: Path
 
@@ -148,8 +151,7 @@ def create_control_plane_pki(directory: Path, *, service_ip: str) -> ControlPlan
     """
     directory.mkdir(parents=True, exist_ok=True)
     authority = _Authority("lora-operator-test-ca")
-    ca_files = CertificateFiles(cert=directory / "ca.crt", key=directory / "ca.key")
-    _write_pair(directory, "ca", authority.cert, authority.key)
+    ca_files = _write_pair(directory, "ca", authority.cert, authority.key)
 
     serving = authority.issue(
         common_name="kube-apiserver",
@@ -171,6 +173,14 @@ def create_control_plane_pki(directory: Path, *, service_ip: str) -> ControlPlan
     controller_manager = authority.issue(common_name="system:kube-controller-manager", organizations=[], usage=client)
     scheduler = authority.issue(common_name="system:kube-scheduler", organizations=[], usage=client)
 
+    # kube-apiserver uses the front-proxy pair for requests it forwards to
+    # aggregated API servers, and publishes the CA in the
+    # extension-apiserver-authentication ConfigMap, which the controller
+    # manager and the scheduler read at start.
+    front_proxy_authority = _Authority("lora-operator-test-front-proxy-ca")
+    front_proxy_ca = _write_pair(directory, "front-proxy-ca", front_proxy_authority.cert, front_proxy_authority.key)
+    front_proxy_client = front_proxy_authority.issue(common_name=FRONT_PROXY_CLIENT_NAME, organizations=[], usage=client)
+
     public_key, private_key = _write_service_account_keys(directory)
     return ControlPlanePki(
         ca=ca_files,
@@ -178,6 +188,8 @@ def create_control_plane_pki(directory: Path, *, service_ip: str) -> ControlPlan
         admin=_write_pair(directory, "admin", *admin),
         controller_manager=_write_pair(directory, "controller-manager", *controller_manager),
         scheduler=_write_pair(directory, "scheduler", *scheduler),
+        front_proxy_ca=front_proxy_ca,
+        front_proxy_client=_write_pair(directory, "front-proxy-client", *front_proxy_client),
         service_account_public_key=public_key,
         service_account_private_key=private_key,
     )

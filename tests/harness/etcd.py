@@ -39,7 +39,7 @@ def start_etcd(*, bin_dir: Path, data_dir: Path, log_dir: Path) -> Etcd:
         "--log-level=warn",
     ]
     process = start_process(name="etcd", command=command, log_dir=log_dir)
-    wait_until(lambda: _is_healthy(client_url), process=process, what="healthy", timeout=READY_TIMEOUT_SECONDS)
+    wait_until(lambda: _is_healthy(client_url), process=process, expected_state="healthy", timeout=READY_TIMEOUT_SECONDS)
     return Etcd(process=process, client_url=client_url)
 
 

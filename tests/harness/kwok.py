@@ -73,12 +73,10 @@ def fake_gpu_node(name: str) -> client.V1Node:
 
 
 def create_fake_nodes(core: client.CoreV1Api) -> None:
+    # kube-apiserver keeps the status sent with a Node create, as a kubelet
+    # registering its node relies on, so capacity needs no second write.
     for name in FAKE_NODE_NAMES:
-        node = fake_gpu_node(name)
-        core.create_node(node)
-        # Status sent with a create is kept for Nodes, but a status write
-        # makes the capacity explicit whatever the server version does.
-        core.patch_node_status(name, {"status": {"capacity": FAKE_NODE_RESOURCES, "allocatable": FAKE_NODE_RESOURCES}})
+        core.create_node(fake_gpu_node(name))
 
 
 def _is_schedulable(node: client.V1Node) -> bool:

@@ -20,9 +20,8 @@ def _is_free(port: int) -> bool:
 def free_ports(count: int) -> list[int]:
     """Return count distinct ports that are free on 127.0.0.1 now.
 
-    NOTE: another process can take a port between this call and the bind of
-    the component; the component then fails to start and names the port in
-    its log.
+    NOTE: another process can take a port before the component binds it.
+    The component then fails to start, and its log names the port.
     """
     with contextlib.ExitStack() as stack:
         ports = []
@@ -33,8 +32,8 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def free_port_with_offset(offset: int, *, taken: set[int]) -> tuple[int, int]:
-    """Return a free port p with p + offset also free, both not in taken, and add both to taken.
+def free_port_with_offset(offset: int, *, reserved_ports: set[int]) -> tuple[int, int]:
+    """Return a free port p with p + offset also free, neither in reserved_ports, and add both to it.
 
     Some servers derive a second port by adding a fixed offset (SeaweedFS
     adds 10000 for gRPC), and a few of their clients ignore an explicit
@@ -43,9 +42,9 @@ def free_port_with_offset(offset: int, *, taken: set[int]) -> tuple[int, int]:
     for _ in range(200):
         (port,) = free_ports(1)
         partner = port + offset
-        if partner > 65535 or port in taken or partner in taken:
+        if partner > 65535 or port in reserved_ports or partner in reserved_ports:
             continue
         if _is_free(partner):
-            taken.update((port, partner))
+            reserved_ports.update((port, partner))
             return port, partner
     raise RuntimeError(f"found no free loopback port p with p + {offset} also free after 200 tries")

@@ -9,7 +9,7 @@ _handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
 
 
 def http_get(url: str, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
-    """Return the status and body of a GET request; raise OSError when the server does not answer."""
+    """Return the status and body of a GET request; raise OSError when the server does not respond."""
     handlers = [*_handlers]
     if ssl_context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=ssl_context))

@@ -51,11 +51,11 @@ class ComponentProcess:
             return f"(cannot read {self.log_file}: {error})"
         return "\n".join(text.splitlines()[-lines:])
 
-    def describe_failure(self, what: str) -> str:
+    def describe_failure(self, problem: str) -> str:
         """Return an error message naming the component, its exit status and its log."""
         status = "running" if self.is_running() else f"exited with code {self.popen.returncode}"
         return (
-            f"{self.name}: {what} (process {self.pid} {status}).\n"
+            f"{self.name}: {problem} (process {self.pid} {status}).\n"
             f"Log file: {self.log_file}\n"
             f"Last lines of the log:\n{self.log_tail()}"
         )
@@ -141,7 +141,7 @@ def wait_until(
     check: Callable[[], bool],
     *,
     process: ComponentProcess,
-    what: str,
+    expected_state: str,
     timeout: float,
     interval: float = 0.2,
 ) -> None:
@@ -161,7 +161,7 @@ def wait_until(
             last_error = error
         if time.monotonic() >= deadline:
             detail = f"; last error: {last_error}" if last_error else ""
-            raise ComponentError(process.describe_failure(f"not {what} after {timeout:.0f} s{detail}"))
+            raise ComponentError(process.describe_failure(f"not {expected_state} after {timeout:.0f} s{detail}"))
         time.sleep(interval)
 
 

@@ -7,7 +7,7 @@ import secrets
 import shutil
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import minio
@@ -32,7 +32,7 @@ class SeaweedS3:
     process: ComponentProcess
     endpoint: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     secure: bool = False
 
     def client(self, *, http_client: urllib3.PoolManager | None = None) -> minio.Minio:
@@ -81,11 +81,11 @@ def _write_s3_identities(path: Path, *, access_key: str, secret_key: str) -> Non
 
 
 def _port_arguments() -> tuple[list[str], int]:
-    taken: set[int] = set()
+    reserved_ports: set[int] = set()
     arguments = []
     ports = {}
     for server in ("master", "volume", "filer", "s3", "admin"):
-        http_port, grpc_port = free_port_with_offset(GRPC_PORT_OFFSET, taken=taken)
+        http_port, grpc_port = free_port_with_offset(GRPC_PORT_OFFSET, reserved_ports=reserved_ports)
         arguments += [f"-{server}.port={http_port}", f"-{server}.port.grpc={grpc_port}"]
         ports[server] = http_port
     return arguments, ports["s3"]
@@ -129,7 +129,7 @@ def start_seaweed(*, work_dir: Path, log_dir: Path) -> SeaweedS3:
     wait_until(
         lambda: _lists_buckets(server),
         process=process,
-        what="serving S3 (ListBuckets)",
+        expected_state="serving S3 (ListBuckets)",
         timeout=READY_TIMEOUT_SECONDS,
         interval=0.3,
     )

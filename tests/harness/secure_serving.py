@@ -47,7 +47,7 @@ class ServingComponent:
         wait_until(
             lambda: http_get(f"https://{LOOPBACK}:{self.port}/healthz", ssl_context=context)[0] == 200,
             process=self.process,
-            what="healthy (/healthz)",
+            expected_state="healthy (/healthz)",
             timeout=READY_TIMEOUT_SECONDS,
             interval=0.5,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from tests.harness.controller_manager import start_controller_manager
 from tests.harness.etcd import start_etcd
 from tests.harness.kubeconfig import write_kubeconfig
 from tests.harness.kwok import create_fake_nodes, start_kwok, wait_for_fake_nodes
-from tests.harness.process import ComponentProcess
+from tests.harness.process import ComponentProcess, component_environment
 from tests.harness.scheduler import start_scheduler
 from tests.harness.seaweed import SeaweedS3, start_seaweed
 
@@ -55,6 +56,7 @@ class ControlPlane:
 
     kubeconfig: Path
     server: str
+    ca_file: Path
     bin_dir: Path
     log_dir: Path
     discovery_cache_file: Path
@@ -73,6 +75,11 @@ class ControlPlane:
         """Server-side apply manifests given as dicts and return the applied objects."""
         with self.api_client() as api_client:
             return apply.apply_objects(api_client, objects, namespace=namespace, cache_file=self.discovery_cache_file)
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the pinned kubectl against this cluster and return its captured output."""
+        command = [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=check, env=component_environment())
 
     def exited_components(self) -> list[ComponentProcess]:
         return [process for process in self.processes if not process.is_running()]
@@ -185,6 +192,7 @@ def start_control_plane(*, bin_dir: Path, workspace: Workspace) -> ControlPlane:
     return ControlPlane(
         kubeconfig=kubeconfig,
         server=apiserver.url,
+        ca_file=pki.ca.cert,
         bin_dir=bin_dir,
         log_dir=log_dir,
         discovery_cache_file=pki_dir / "discovery-cache.json",

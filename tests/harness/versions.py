@@ -12,7 +12,8 @@ import platform
 from pathlib import Path
 
 # k8s.io/kubernetes tags releases as v1.X.Y and its staging modules
-# (k8s.io/api, k8s.io/client-go, ...) as v0.X.Y.
+# (k8s.io/api, k8s.io/client-go, ...) as v0.X.Y. These pins resolved on the Go
+# module proxy and built with Go 1.26.8 (linux/amd64, BUILD_RECIPE_REVISION 1).
 KUBERNETES_VERSION = "v1.36.3"
 KUBERNETES_STAGING_VERSION = "v0.36.3"
 ETCD_VERSION = "v3.6.17"
@@ -46,13 +47,13 @@ def components_cache_key() -> str:
 
 
 def components_cache_root() -> Path:
-    """Return the folder that holds one subfolder per cache key, outside the repository."""
+    """Return the folder, outside the repository, that contains one subfolder per cache key."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache_home) / "lora-operator" / "components"
 
 
 def components_bin_dir() -> Path:
-    """Return the folder that holds the binaries for the pinned versions."""
+    """Return the folder that contains the binaries of the pinned versions."""
     return components_cache_root() / components_cache_key() / "bin"
 
 

@@ -81,8 +81,10 @@ def test_oom_retried_with_half_batch(operator, trainings):
     assert training["gradientAccumulation"] == 2
     status = trainings.wait_status("oom", lambda status: status.get("attempt") == 2, description="attempt 2")["status"]
     assert status["failures"] == 1
-    assert "OOMKilled" in status["message"]
-    assert "batchSize 2" in status["message"]
+    # The status moves on to attempt 2 at once, so the cause is read from the Event.
+    oom_events = [event for event in trainings.events("oom") if event.reason == "OOMKilled"]
+    assert len(oom_events) == 1
+    assert "retrying with batchSize 2 and gradientAccumulation 2" in oom_events[0].message
 
 
 def test_invalid_input_not_retried(operator, trainings):
