@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup quickstart test test-fast test-trainer components crds lint-docker
+.PHONY: setup quickstart test test-fast test-trainer components crds
 
 setup: $(STAMP)
 
@@ -35,3 +35,4 @@ test-trainer: setup
 
 crds: setup
 	$(BIN)/lora-operator crds write
+	scripts/sync-chart-crds

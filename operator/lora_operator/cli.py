@@ -39,7 +39,24 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="Where to train (default: auto).")
     run.add_argument("--s3-endpoint", default="", help="host:port of the S3 API when --output is s3://.")
     run.add_argument("--s3-insecure", action="store_true", help="Talk plain HTTP to the S3 endpoint.")
+    _add_local_notion_parser(local_commands)
     return parser
+
+
+def _add_local_notion_parser(local_commands: argparse._SubParsersAction) -> None:
+    notion = local_commands.add_parser(
+        "notion", help="Turn the rows of a NotionSource's database into local runs, one at a time, with write-back."
+    )
+    notion.add_argument("manifest", type=Path, help="NotionSource YAML file.")
+    notion.add_argument("--output", default=DEFAULT_OUTPUT, help="Folder, or s3://bucket/prefix, of the runs (default: ./lora-runs).")
+    notion.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="Where to train (default: auto).")
+    notion.add_argument("--s3-endpoint", default="", help="host:port of the S3 API when --output is s3://.")
+    notion.add_argument("--s3-insecure", action="store_true", help="Talk plain HTTP to the S3 endpoint.")
+    notion.add_argument("--token-env", default="", help="Environment variable with the Notion token (default: spec.tokenEnv).")
+    notion.add_argument("--api-url", default="", help="Base URL of the Notion API (default: https://api.notion.com).")
+    notion.add_argument("--state-dir", type=Path, default=None,
+                        help="Folder of the claimed rows' state (default: OUTPUT/.notion/NAMESPACE-NAME for a local output).")
+    notion.add_argument("--once", action="store_true", help="Sync once, run the claimed rows, then exit.")
 
 
 def _crds(arguments: argparse.Namespace, console: Console) -> int:
@@ -76,6 +93,12 @@ def _local_run(arguments: argparse.Namespace, console: Console) -> int:
     return run_local(training, options, console=console)
 
 
+def _local_notion(arguments: argparse.Namespace, console: Console) -> int:
+    from lora_operator.local.notion import run_from_arguments
+
+    return run_from_arguments(arguments, console=console)
+
+
 def _run_operator(arguments: argparse.Namespace) -> int:
     import logging
 
@@ -99,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         return _crds(arguments, console)
     if arguments.command == "run":
         return _run_operator(arguments)
+    if arguments.local_command == "notion":
+        return _local_notion(arguments, console)
     return _local_run(arguments, console)
 
 

@@ -21,6 +21,7 @@ from lora_operator.jobs.naming import ANNOTATION_TRAINING_NAME, LABEL_MANAGED_BY
 from lora_operator.jobs.render import TrainingRef, run_uri
 from lora_operator.kube import Kube, KubeError, NotFound, PLURAL
 from lora_operator.metrics import Metrics
+from lora_operator.notion.controller import register_notion
 from lora_operator.reconciler import Reconciler
 from lora_operator.settings import OperatorSettings
 from lora_operator.status.progress_mirror import changed_progress
@@ -114,6 +115,7 @@ def resync_loop(reconciler: Reconciler, work: WorkQueue, *, stop: threading.Even
 def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegistry:
     """Register the watch handlers on a fresh registry."""
     registry = kopf.OperatorRegistry()
+    operator_settings = reconciler.settings
 
     @kopf.on.event(API_GROUP, API_VERSION, PLURAL, registry=registry)
     def training_changed(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
@@ -134,6 +136,8 @@ def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegi
         if owner:
             work.add(namespace, owner)
 
+    register_notion(registry, kube=reconciler.kube, settings=reconciler.settings)
+
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # The same credentials as the kubernetes client: in-cluster token, else KUBECONFIG.
@@ -151,6 +155,9 @@ def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegi
         settings.watching.connect_timeout = 30
         settings.networking.request_timeout = 30
         settings.execution.max_workers = 16
+        if operator_settings.namespaces:
+            # A namespaced installation may not list namespaces or CRDs cluster-wide.
+            settings.scanning.disabled = True
 
     return registry
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +46,18 @@ class OperatorSettings(BaseSettings):
     workers: int = Field(
         default=8, ge=1, le=64, description="Threads that reconcile trainings; each training is handled by one at a time."
     )
+    default_gpu_resource_name: str = Field(
+        default="nvidia.com/gpu",
+        description="GPU resource of trainings whose spec.resources.gpuResourceName is empty, e.g. a MIG profile.",
+    )
+    default_node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels every trainer pod must match, merged under the spec's (JSON)."
+    )
+    default_tolerations: list[dict[str, Any]] = Field(
+        default_factory=list, description="Tolerations added to every trainer pod, before the spec's own (JSON)."
+    )
+    default_queue_name: str = Field(default="", description="Kueue LocalQueue of trainings whose spec.queueName is empty.")
+    notion_token_secret: str = Field(default="", description="Secret with the Notion integration token, if Notion is used.")
     operator_namespace: str = Field(default="", description="Namespace the operator runs in, for its own Events.")
 
     @field_validator("namespaces", mode="before")

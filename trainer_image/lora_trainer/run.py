@@ -100,8 +100,16 @@ def _run_task(
     device = pick_device(config.device)
     work_dir = Path(config.work_dir) if config.work_dir else Path(tempfile.mkdtemp(prefix="lora-train-"))
     work_dir.mkdir(parents=True, exist_ok=True)
+    if config.spec.task == "text":
+        # Imported here so that image runs do not load transformers' causal LM stack.
+        from lora_trainer.text_pipeline import run_text_task
+
+        return run_text_task(
+            config, store=store, progress=progress, work_dir=work_dir, base_dir=base_dir,
+            device=device, log=log, stop_event=stop_event,
+        )
     if config.spec.task != "image":
-        raise InvalidInputError(f"task {config.spec.task!r} is not supported by this trainer version; use task: image")
+        raise InvalidInputError(f"task {config.spec.task!r} is not supported by this trainer version; use task: image or text")
     return run_image_task(
         config,
         store=store,

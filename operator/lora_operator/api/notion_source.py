@@ -7,7 +7,8 @@ LoRATraining spec that the row fills in (images, description and allowed overrid
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
@@ -254,9 +255,13 @@ def scalar_field_type(path: str) -> type:
 
 
 def _scalar_type(path: str, annotation: Any) -> type:
-    if get_origin(annotation) is Literal:
+    origin = get_origin(annotation)
+    if origin is Literal:
         return str
-    options = [option for option in (get_args(annotation) or (annotation,)) if option is not type(None)]
-    if len(options) == 1 and options[0] in (int, float, str, bool):
-        return options[0]
+    if origin in (Union, UnionType):
+        options = [option for option in get_args(annotation) if option is not type(None)]
+        if len(options) == 1:
+            return _scalar_type(path, options[0])
+    elif origin is None and annotation in (int, float, str, bool):
+        return annotation
     raise ValueError(f"override field {path!r} is not a number, text or boolean field, so a row cannot set it")

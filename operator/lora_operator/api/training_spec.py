@@ -383,9 +383,12 @@ class ResourcesSpec(ApiModel):
 
     gpus: int = Field(default=1, ge=0, le=16, description="GPUs for the trainer. More than 1 runs one process per GPU.")
     gpu_resource_name: str = Field(
-        default="nvidia.com/gpu",
+        default="",
         max_length=253,
-        description="Extended resource that counts GPUs, for example nvidia.com/mig-1g.10gb for a MIG profile.",
+        description=(
+            "Extended resource that counts GPUs, for example nvidia.com/mig-1g.10gb for a MIG profile. "
+            "Empty uses the operator's default (nvidia.com/gpu unless the installation sets another)."
+        ),
     )
     cpu: str = Field(default="4", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU request and limit, a Kubernetes quantity.")
     memory: str = Field(default="16Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$", description="Memory request and limit, a Kubernetes quantity.")
@@ -423,7 +426,11 @@ class LoRATrainingSpec(ApiModel):
     text: TextSpec = Field(default_factory=TextSpec, description="Options of text tasks; image tasks ignore them.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where artifacts go.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Compute for the trainer pod.")
-    queue_name: str = Field(default="", max_length=253, description="Kueue LocalQueue; the Job then waits for Kueue's admission.")
+    queue_name: str = Field(
+        default="",
+        max_length=253,
+        description="Kueue LocalQueue; the Job then waits for Kueue's admission. Empty uses the operator's default queue, if any.",
+    )
     retry: RetrySpec = Field(default_factory=RetrySpec, description="Retries of failed attempts.")
     suspend: bool = Field(default=False, description="Stop the running attempt after a checkpoint; set back to false to resume.")
     active_deadline_seconds: int = Field(

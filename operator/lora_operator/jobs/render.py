@@ -96,10 +96,11 @@ def _trainer_command(gpus: int) -> list[str]:
     return ["lora-train", "--config", config_path]
 
 
-def _resources(spec: LoRATrainingSpec) -> dict[str, Any]:
+def _resources(spec: LoRATrainingSpec, settings: OperatorSettings) -> dict[str, Any]:
     amounts: dict[str, Any] = {"cpu": spec.resources.cpu, "memory": spec.resources.memory}
     if spec.resources.gpus:
-        amounts[spec.resources.gpu_resource_name] = str(spec.resources.gpus)
+        resource_name = spec.resources.gpu_resource_name or settings.default_gpu_resource_name
+        amounts[resource_name] = str(spec.resources.gpus)
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
@@ -122,7 +123,7 @@ def _container(spec: LoRATrainingSpec, settings: OperatorSettings) -> dict[str, 
         "imagePullPolicy": settings.image_pull_policy,
         "command": _trainer_command(spec.resources.gpus),
         "env": _environment(settings),
-        "resources": _resources(spec),
+        "resources": _resources(spec, settings),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
             {"name": "scratch", "mountPath": "/tmp"},
@@ -160,13 +161,15 @@ def _pod_spec(ref: TrainingRef, spec: LoRATrainingSpec, *, attempt: int, setting
             {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
         ],
     }
-    if spec.resources.node_selector:
-        pod["nodeSelector"] = dict(spec.resources.node_selector)
-    if spec.resources.tolerations:
-        # Empty strings mean "unset" in the spec, and Kubernetes' defaults match the model's.
-        pod["tolerations"] = [
-            toleration.model_dump(by_alias=True, exclude_defaults=True) for toleration in spec.resources.tolerations
-        ]
+    node_selector = {**settings.default_node_selector, **spec.resources.node_selector}
+    if node_selector:
+        pod["nodeSelector"] = node_selector
+    # Empty strings mean "unset" in the spec, and Kubernetes' defaults match the model's.
+    tolerations = list(settings.default_tolerations) + [
+        toleration.model_dump(by_alias=True, exclude_defaults=True) for toleration in spec.resources.tolerations
+    ]
+    if tolerations:
+        pod["tolerations"] = tolerations
     if spec.resources.priority_class_name:
         pod["priorityClassName"] = spec.resources.priority_class_name
     return pod
@@ -176,8 +179,9 @@ def render_job(ref: TrainingRef, spec: LoRATrainingSpec, *, attempt: int, settin
     """The batch/v1 Job of one attempt."""
     labels = child_labels(ref.name, attempt)
     job_labels = dict(labels)
-    if spec.queue_name:
-        job_labels[KUEUE_QUEUE_LABEL] = spec.queue_name
+    queue_name = spec.queue_name or settings.default_queue_name
+    if queue_name:
+        job_labels[KUEUE_QUEUE_LABEL] = queue_name
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

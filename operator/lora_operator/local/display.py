@@ -63,11 +63,33 @@ def print_summary(console: Console, *, store: ArtifactStore, summary: dict[str, 
     table.add_row(f"checkpoints/ ({checkpoint_count} kept)", human_size(
         sum(size for key, size in sizes.items() if key.startswith("checkpoints/"))))
     console.print(table)
+    if summary.get("task") == "text":
+        data = f"records {dataset.get('trainRecords')} train, {dataset.get('evalRecords')} eval  "
+        data += f"eval loss {format_loss(metrics.get('evalLoss'))}  "
+    else:
+        data = f"images {dataset.get('accepted')} accepted, {dataset.get('skipped')} skipped  "
     console.print(
         f"steps {metrics.get('globalStep')}  epochs {metrics.get('epoch')}  "
-        f"final loss {format_loss(metrics.get('finalLoss'))}  "
-        f"images {dataset.get('accepted')} accepted, {dataset.get('skipped')} skipped  "
+        f"final loss {format_loss(metrics.get('finalLoss'))}  {data}"
         f"{metrics.get('samplesPerSecond') or 0:.1f} samples/s"
     )
     for format_name, entry in summary.get("artifacts", {}).get("weights", {}).items():
         console.print(f"weights ({format_name}): {store.uri(entry['key'])}")
+    print_text_previews(console, store=store, keys=summary.get("artifacts", {}).get("previews", []))
+
+
+def print_text_previews(console: Console, *, store: ArtifactStore, keys: list[str]) -> None:
+    """Print the prompts and completions of the newest text preview file (previews/step-N.jsonl), if any."""
+    text_keys = sorted(key for key in keys if key.endswith(".jsonl"))
+    raw = store.get_bytes(text_keys[-1]) if text_keys else None
+    if raw is None:
+        return
+    console.print(f"[bold]Previews[/] {text_keys[-1]}")
+    for line in raw.decode("utf-8").splitlines():
+        try:
+            preview = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        # Completions are model output: print them as plain text, never as rich markup.
+        console.print(f"{preview.get('mode', '?'):>7}  {preview.get('prompt', '')!r} -> {preview.get('completion', '')!r}",
+                      markup=False, highlight=False)

@@ -57,6 +57,12 @@ def client(server: LocalHttpsServer) -> Iterator[httpx.Client]:
         yield https_client
 
 
+@pytest.fixture(autouse=True)
+def allow_loopback_server(monkeypatch):
+    """The test server listens on 127.0.0.1, which the fetch guard blocks unless configured."""
+    monkeypatch.setenv("LORA_FETCH_ALLOWED_NETWORKS", "127.0.0.1/32")
+
+
 def fetch(url: str, tmp_path: Path, client: httpx.Client | None, *, max_file_bytes: int = 1 << 20) -> dict[str, Path]:
     options = SourceOptions(base_dir=tmp_path, http_client=client, max_file_bytes=max_file_bytes)
     files = fetch_source(DataSource(uri=url), destination=tmp_path / "downloads", options=options)

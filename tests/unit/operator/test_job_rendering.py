@@ -124,3 +124,26 @@ def test_config_map_holds_overridden_config():
 def test_run_uri_uses_spec_bucket_and_prefix():
     spec = make_spec(output={"bucket": "mine", "prefix": "/loras/"})
     assert run_uri(REF, spec, OperatorSettings()) == "s3://mine/loras/team-a/style/0b6f3c1e-uid"
+
+
+def test_installation_defaults_apply():
+    settings = OperatorSettings(
+        default_gpu_resource_name="nvidia.com/mig-2g.20gb",
+        default_node_selector={"pool": "gpu"},
+        default_tolerations=[{"key": "gpu", "operator": "Exists"}],
+        default_queue_name="team-queue",
+    )
+    job = render_job(REF, make_spec(resources={"nodeSelector": {"zone": "a"}}), attempt=1, settings=settings)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/mig-2g.20gb"] == "1"
+    assert pod["nodeSelector"] == {"pool": "gpu", "zone": "a"}
+    assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-queue"
+
+
+def test_defaults_read_from_environment(monkeypatch):
+    monkeypatch.setenv("LORA_OPERATOR_DEFAULT_NODE_SELECTOR", '{"pool": "gpu"}')
+    monkeypatch.setenv("LORA_OPERATOR_DEFAULT_TOLERATIONS", '[{"key": "gpu", "operator": "Exists"}]')
+    settings = OperatorSettings()
+    assert settings.default_node_selector == {"pool": "gpu"}
+    assert settings.default_tolerations == [{"key": "gpu", "operator": "Exists"}]

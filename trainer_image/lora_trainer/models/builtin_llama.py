@@ -1,7 +1,7 @@
 """builtin://tiny-llama: a tiny, randomly initialised Llama-architecture causal LM built in code.
 
 It has the Llama architecture (RMSNorm, rotary positions, grouped-query attention, SwiGLU
-MLP) with 2 layers and a hidden size of 64, and a byte-level BPE tokenizer of 512 tokens
+MLP) with 2 layers and a hidden size of 64. Its tokenizer is a byte-level BPE of 512 tokens,
 trained in code on a fixed English text, with a ChatML chat template. Every code path of
 the text task runs on a CPU in seconds. Its weights are random, so it generates gibberish
 until trained; it exists for wiring checks, demos and tests only. The same version always

@@ -22,6 +22,7 @@ import httpx
 
 from lora_trainer.data.images import is_image_name
 from lora_trainer.errors import InvalidInputError, TrainerError
+from lora_trainer.fetch_guard import FetchGuard, FetchPolicy
 from lora_trainer.sources.common import FetchedFile, FileTooLarge, SourceOptions, local_path_for, write_limited
 from lora_trainer.sources.url_check import check_url
 
@@ -59,7 +60,8 @@ class _Download:
 
 def fetch_https(uri: str, *, destination: Path, options: SourceOptions) -> list[FetchedFile]:
     """Download the image at uri into destination, then its sidecar caption if one exists."""
-    client = options.http_client or httpx.Client(timeout=DEFAULT_TIMEOUT)
+    # A caller's own client skips the connect-time address check; check_url still runs on every hop.
+    client = options.http_client or FetchGuard(FetchPolicy.from_env()).client(timeout=DEFAULT_TIMEOUT)
     try:
         name = _name_from_url(uri)
         image = _download(client, uri, destination=destination, name=name, expect="image",

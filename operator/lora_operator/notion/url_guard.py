@@ -1,0 +1,78 @@
+"""The check every external attachment URL passes before the operator fetches it.
+
+Rows are written by Notion users, so an external URL could point the operator at a
+cluster-internal service. By default only http(s) URLs whose host resolves to public
+addresses are fetched; a NotionSource may also allow private addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import httpx
+
+from lora_operator.api.notion_source import ExternalUrlPolicy
+
+
+class UrlBlocked(ValueError):
+    """A URL that the guard does not let the operator fetch; the message says why and what to do."""
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Return every address the host resolves to."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise UrlBlocked(f"host {host!r} does not resolve ({error.strerror}); check the link") from error
+    return sorted({info[4][0] for info in infos})
+
+
+@dataclass(frozen=True)
+class UrlGuard:
+    """Allowed schemes, and whether non-public addresses are allowed."""
+
+    allowed_schemes: frozenset[str] = frozenset({"http", "https"})
+    allow_private_addresses: bool = False
+    resolve: Callable[[str, int], list[str]] = field(default=resolve_host, compare=False)
+
+    @classmethod
+    def from_policy(cls, policy: ExternalUrlPolicy) -> UrlGuard:
+        return cls(allowed_schemes=frozenset(policy.allowed_schemes),
+                   allow_private_addresses=policy.allow_private_addresses)
+
+    def check(self, url: str) -> None:
+        """Raise UrlBlocked unless ``url`` may be fetched."""
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as error:
+            raise UrlBlocked(f"invalid URL {url!r}: {error}") from error
+        if parsed.scheme not in self.allowed_schemes:
+            allowed = ", ".join(sorted(self.allowed_schemes))
+            raise UrlBlocked(f"URL scheme {parsed.scheme or 'none'!r} is not allowed (allowed: {allowed}); upload the file instead")
+        if parsed.userinfo:
+            raise UrlBlocked(f"URL with a user:password part (host {parsed.host}) is not fetched; upload the file instead")
+        if not parsed.host:
+            raise UrlBlocked(f"URL {url!r} has no host")
+        if self.allow_private_addresses:
+            return
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        blocked = _non_public(self.resolve(parsed.host, port))
+        if blocked:
+            raise UrlBlocked(
+                f"host {parsed.host} resolves to the non-public address {blocked[0]}; upload the file to Notion "
+                "instead, or ask an admin to set externalUrls.allowPrivateAddresses"
+            )
+
+
+def _non_public(addresses: Iterable[str]) -> list[str]:
+    # NOTE: the address is checked at resolve time; a DNS answer that changes before
+    # the connection (DNS rebinding) is not caught.
+    found = []
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            found.append(address)
+    return found

@@ -1,0 +1,67 @@
+"""Resume rules: a checkpoint resumes only under the same run identity, but batch settings may change."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lora_operator.api.trainer_config import TrainerConfig
+from lora_trainer.errors import InvalidInputError
+
+
+def run_identity(config: TrainerConfig, *, dataset_fingerprint: str) -> dict[str, Any]:
+    """Return the settings that define the adapter and its data; a checkpoint resumes only when they match."""
+    spec = config.spec
+    identity: dict[str, Any] = {
+        "baseModel": spec.base_model,
+        "baseModelRevision": spec.base_model_revision,
+        "lora.rank": spec.lora.rank,
+        "lora.alpha": spec.lora.alpha,
+        "lora.targetModules": sorted(spec.lora.target_modules),
+        "lora.trainTextEncoder": spec.lora.train_text_encoder,
+        "dataset.repeats": spec.dataset.repeats,
+        "dataset": dataset_fingerprint,
+    }
+    if spec.lora.train_text_encoder:
+        identity["lora.textEncoderTargetModules"] = sorted(spec.lora.text_encoder_target_modules)
+    return identity
+
+
+def check_run_identity(saved: dict[str, Any], current: dict[str, Any], *, checkpoint_uri: str) -> None:
+    """Raise InvalidInputError naming every setting that differs from the checkpoint's."""
+    changed = [name for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
+    if not changed:
+        return
+    details = "; ".join(_describe_change(name, saved.get(name), current.get(name)) for name in changed)
+    raise InvalidInputError(
+        f"checkpoint {checkpoint_uri} belongs to a different run: {details}. Restore the previous settings to "
+        "resume it, or delete the checkpoints folder of this run to train from the start"
+    )
+
+
+def _describe_change(name: str, saved: Any, current: Any) -> str:
+    if name == "dataset":
+        return "the dataset changed (prepared images, captions or buckets)"
+    return f"{name} was {saved!r}, the config now has {current!r}"
+
+
+def batch_settings(config: TrainerConfig) -> dict[str, int]:
+    training = config.spec.training
+    return {"batchSize": training.batch_size, "gradientAccumulation": training.gradient_accumulation}
+
+
+def warn_changed_batch_settings(saved: dict[str, int], current: dict[str, int], *, step: int, log: logging.Logger) -> bool:
+    """Log a warning when batch size or accumulation changed since the checkpoint; return whether they did.
+
+    The operator halves batchSize and doubles gradientAccumulation after an out-of-memory
+    kill, so these changes are expected. The current config wins.
+    """
+    if saved == current:
+        return False
+    log.warning(
+        "checkpoint step %d was written with batchSize %d and gradientAccumulation %d; this attempt uses "
+        "batchSize %d and gradientAccumulation %d (the current config wins), so from here on the run "
+        "differs from an uninterrupted one",
+        step, saved["batchSize"], saved["gradientAccumulation"], current["batchSize"], current["gradientAccumulation"],
+    )
+    return True

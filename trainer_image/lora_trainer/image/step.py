@@ -1,0 +1,97 @@
+"""One optimiser step: forward and backward over its micro-batches, clipping, AdamW and the schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lora_operator.api.training_spec import TrainingSpec
+from lora_trainer.errors import NonFiniteLossError
+from lora_trainer.image.dataset import TrainingData
+from lora_trainer.image.loss import add_training_noise, diffusion_loss
+from lora_trainer.image.models import TrainingModels, autocast_context
+from lora_trainer.image.optim import Optimisation
+from lora_trainer.image.plan import MicroBatch
+from lora_trainer.image.seeding import DROPOUT, NOISE, derive_seed
+
+
+def run_optimisation_step(
+    micro_batches: list[MicroBatch],
+    *,
+    step: int,
+    models: TrainingModels,
+    data: TrainingData,
+    optimisation: Optimisation,
+    training: TrainingSpec,
+    device: torch.device,
+) -> float:
+    """Train one optimiser step (``step`` counts from 1) and return its mean micro-batch loss.
+
+    Every random draw of a micro-batch is seeded from (seed, epoch, batch index): the
+    noise, timesteps and VAE posterior sample come from a fresh generator, and the global
+    generator that LoRA dropout draws from is reseeded. A run resumed at any step therefore
+    repeats the uninterrupted run's draws exactly. Raises NonFiniteLossError before the
+    optimiser touches the weights when the loss or the gradient norm is NaN or infinite.
+    """
+    optimizer, scaler = optimisation.optimizer, optimisation.grad_scaler
+    total = 0.0
+    for micro_batch in micro_batches:
+        position = (micro_batch.epoch, micro_batch.batch_index)
+        torch.manual_seed(derive_seed(training.seed, DROPOUT, *position))
+        generator = torch.Generator(device=device).manual_seed(derive_seed(training.seed, NOISE, *position))
+
+        latents = data.latents(micro_batch.sample_ids, generator=generator)
+        with autocast_context(models, device):
+            embeddings = data.text_embeddings_for(micro_batch.sample_ids)
+            noised = add_training_noise(
+                latents, scheduler=models.noise_scheduler, generator=generator, noise_offset=training.noise_offset
+            )
+            prediction = models.unet(noised.noisy_latents, noised.timesteps, embeddings, return_dict=False)[0]
+        loss = diffusion_loss(
+            prediction,
+            noised.target,
+            timesteps=noised.timesteps,
+            scheduler=models.noise_scheduler,
+            min_snr_gamma=training.min_snr_gamma,
+        )
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(non_finite_message(f"the loss is {value}", step=step, optimisation=optimisation, training=training))
+        scaled = loss / len(micro_batches)
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        total += value
+
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(optimisation.parameters, training.max_grad_norm)
+    if scaler is None and not math.isfinite(grad_norm.item()):
+        raise NonFiniteLossError(
+            non_finite_message(f"the gradient norm is {grad_norm.item()}", step=step, optimisation=optimisation, training=training)
+        )
+    if scaler is not None:
+        # The scaler skips the update when fp16 gradients overflowed, and lowers its scale.
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimisation.lr_scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total / len(micro_batches)
+
+
+def non_finite_message(problem: str, *, step: int, optimisation: Optimisation, training: TrainingSpec) -> str:
+    """Build the NonFiniteLossError message: the step, the learning rate and the fixes that apply."""
+    learning_rate = optimisation.optimizer.param_groups[0]["lr"]
+    fixes = [f"lower training.learningRate (now {training.learning_rate:g}; try {training.learning_rate / 10:g})"]
+    if training.warmup_steps == 0:
+        fixes.append("add training.warmupSteps (for example 100)")
+    if training.min_snr_gamma is None:
+        fixes.append("enable training.minSnrGamma (5 is typical)")
+    if training.mixed_precision == "fp16":
+        fixes.append("use training.mixedPrecision bf16 instead of fp16")
+    return (
+        f"{problem} at step {step} (learning rate {learning_rate:.3g}); training stopped and no weights or checkpoint "
+        f"were written from this state. To fix it: {'; '.join(fixes)}"
+    )
+

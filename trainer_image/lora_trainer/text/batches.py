@@ -1,0 +1,49 @@
+"""Padding token samples into batches, and the length buckets that keep padding low."""
+
+from __future__ import annotations
+
+import torch
+
+from lora_trainer.text.tokenize import IGNORE_INDEX, TokenSample
+
+# Samples are grouped by their length rounded up to a power of two, at least this long.
+MIN_BUCKET_LENGTH = 16
+
+
+def length_buckets(samples: list[TokenSample]) -> list[tuple[int, int]]:
+    """Return each sample's bucket for BucketBatchSampler: (length rounded up to a power of two, 0)."""
+    buckets = []
+    for sample in samples:
+        length = max(len(sample.input_ids), MIN_BUCKET_LENGTH)
+        buckets.append((1 << (length - 1).bit_length(), 0))
+    return buckets
+
+
+def collate(samples: list[TokenSample], *, pad_token_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Right-pad ``samples`` to the longest one: input_ids, attention_mask, labels and position_ids tensors."""
+    width = max(len(sample.input_ids) for sample in samples)
+    input_ids, attention, labels, positions = [], [], [], []
+    for sample in samples:
+        padding = width - len(sample.input_ids)
+        input_ids.append(sample.input_ids + [pad_token_id] * padding)
+        attention.append([1] * len(sample.input_ids) + [0] * padding)
+        labels.append(sample.labels + [IGNORE_INDEX] * padding)
+        sample_positions = sample.position_ids or list(range(len(sample.input_ids)))
+        positions.append(sample_positions + [0] * padding)
+    return {
+        "input_ids": torch.tensor(input_ids, dtype=torch.long, device=device),
+        "attention_mask": torch.tensor(attention, dtype=torch.long, device=device),
+        "labels": torch.tensor(labels, dtype=torch.long, device=device),
+        "position_ids": torch.tensor(positions, dtype=torch.long, device=device),
+    }
+
+
+def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Return the summed cross-entropy of every labelled next token, in fp32."""
+    shifted_logits = logits[:, :-1, :].reshape(-1, logits.shape[-1]).float()
+    shifted_labels = labels[:, 1:].reshape(-1)
+    return torch.nn.functional.cross_entropy(shifted_logits, shifted_labels, ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+def count_targets(labels: torch.Tensor) -> int:
+    return int((labels[:, 1:] != IGNORE_INDEX).sum().item())

@@ -1,0 +1,40 @@
+"""Eval loss and perplexity of the model being trained on the held-out samples."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lora_trainer.text.batches import collate, count_targets, token_loss_sum
+from lora_trainer.text.models import TextModels, autocast_context
+from lora_trainer.text.tokenize import TokenSample
+
+
+def evaluate(models: TextModels, samples: list[TokenSample], *, batch_size: int, device: torch.device) -> dict[str, float | None]:
+    """Return the mean cross-entropy per trained token (loss), its exp (perplexity) and the token count.
+
+    Perplexity is None when exp overflows a float (a loss above 700), which JSON cannot carry.
+
+    Runs in eval mode (no dropout), so it draws no random numbers; the model's training
+    mode is restored afterwards.
+    """
+    model = models.model
+    was_training = model.training
+    model.eval()
+    loss_sum, targets = 0.0, 0
+    try:
+        with torch.no_grad(), autocast_context(models, device):
+            for start in range(0, len(samples), batch_size):
+                batch = collate(samples[start:start + batch_size], pad_token_id=models.pad_token_id, device=device)
+                logits = model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                    position_ids=batch["position_ids"], use_cache=False,
+                ).logits
+                loss_sum += token_loss_sum(logits, batch["labels"]).item()
+                targets += count_targets(batch["labels"])
+    finally:
+        model.train(was_training)
+    loss = loss_sum / max(targets, 1)
+    perplexity = math.exp(loss) if loss < 700 else None
+    return {"loss": loss, "perplexity": perplexity, "tokens": targets}
