@@ -10,13 +10,14 @@ from __future__ import annotations
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lora_operator.api.base import ApiModel
+from lora_operator.api.base import ApiModel, CelRule
 from lora_operator.api.training import Condition
 from lora_operator.api.training_spec import LoRATrainingSpec
 
-NOTION_ID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+# A Notion id with or without dashes, or empty.
+NOTION_ID_PATTERN = r"^([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})?$"
 # Stands in for dataset.sources while a template is validated: the operator fills that
 # field from the row's images, so a template does not set it.
 PLACEHOLDER_SOURCE = {"uri": "s3://placeholder/notion-dataset"}
@@ -151,8 +152,14 @@ class NotionSourceSpec(ApiModel):
     """Where the rows come from, what they may ask for, and what is written back."""
 
     data_source_id: str = Field(
+        default="",
         pattern=NOTION_ID_PATTERN,
         description="Id of the database's data source (Notion API 2025-09-03): database menu, Manage data sources, Copy data source ID.",
+    )
+    database_id: str = Field(
+        default="",
+        pattern=NOTION_ID_PATTERN,
+        description="Id of the database, used when dataSourceId is empty; the database must have exactly one data source.",
     )
     token_secret: SecretKeyRef = Field(description="Secret key holding the integration's token (ntn_...).")
     token_env: str = Field(
@@ -191,6 +198,19 @@ class NotionSourceSpec(ApiModel):
         default_factory=ExternalUrlPolicy, description="Which external attachment URLs may be fetched."
     )
     suspend: bool = Field(default=False, description="Stop querying for new rows; write-back of existing trainings goes on.")
+
+    cel_rules = (
+        CelRule(
+            rule="(has(self.dataSourceId) && self.dataSourceId != '') || (has(self.databaseId) && self.databaseId != '')",
+            message="set dataSourceId (or databaseId for a database with one data source)",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_source_named(self) -> NotionSourceSpec:
+        if not self.data_source_id and not self.database_id:
+            raise ValueError("set spec.dataSourceId (or spec.databaseId for a database with one data source)")
+        return self
 
 
 class SyncCounts(ApiModel):

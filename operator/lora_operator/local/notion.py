@@ -26,7 +26,7 @@ from lora_operator.api.training import LoRATraining
 from lora_operator.local.runner import LocalRunOptions, build_trainer_config, run_local
 from lora_operator.notion import keys
 from lora_operator.notion.artifact_links import ArtifactAccess, LocalArtifacts, S3Artifacts
-from lora_operator.notion.gateway import NotionApiError, NotionGateway
+from lora_operator.notion.gateway import NotionApiError, NotionGateway, hide_request_urls_from_logs
 from lora_operator.notion.local_sink import LocalRow, LocalSink
 from lora_operator.notion.mapping import SourceRef
 from lora_operator.notion.memory import WrittenValues
@@ -79,6 +79,7 @@ def load_source_manifest(path: Path) -> SourceRef:
 def run_from_arguments(arguments: argparse.Namespace, *, console: Console) -> int:
     """Run `lora-operator local notion` with its parsed command-line arguments."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hide_request_urls_from_logs()
     try:
         source = load_source_manifest(arguments.manifest)
     except ManifestError as error:

@@ -20,7 +20,7 @@ from lora_operator.kube import Kube, KubeError, NotFound, PLURAL
 from lora_operator.notion import keys
 from lora_operator.notion.artifact_links import S3Artifacts
 from lora_operator.notion.cluster_sink import ClusterSink
-from lora_operator.notion.gateway import GatewayPool, NotionApiError, NotionGateway
+from lora_operator.notion.gateway import GatewayPool, NotionApiError, NotionGateway, hide_request_urls_from_logs
 from lora_operator.notion.kube_access import SOURCE_PLURAL, NotionKube
 from lora_operator.notion.memory import WrittenValues
 from lora_operator.notion.rows import SourceSchema
@@ -126,6 +126,7 @@ def register_notion(registry: kopf.OperatorRegistry, *, kube: Kube, settings: Op
 
     @kopf.on.startup(registry=registry)
     def start_notion(**_: Any) -> None:
+        hide_request_urls_from_logs()
         try:
             state["controller"] = NotionController(kube=kube, settings=settings, notion_settings=NotionSettings())
         except ValueError as error:

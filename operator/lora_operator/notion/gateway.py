@@ -8,6 +8,7 @@ whole token; other failures back off exponentially with jitter in the calling th
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -29,6 +30,11 @@ NOTION_VERSION = "2025-09-03"
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504, 529})
 MAX_PAGE_SIZE = 100
 log = logging.getLogger("lora_operator.notion")
+
+
+def hide_request_urls_from_logs() -> None:
+    """Log httpx requests at WARNING only: Notion-hosted file URLs carry signatures that grant access."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class NotionApiError(RuntimeError):
@@ -82,7 +88,7 @@ class NotionGateway:
             try:
                 return send(self._client)
             except HTTPResponseError as error:
-                status, code, message = error.status, str(getattr(error.code, "value", error.code)), str(error)
+                status, code, message = error.status, _error_code(error), str(error)
                 retry_after = _retry_after_seconds(error.headers.get("retry-after"))
             except RequestTimeoutError as error:
                 status, code, message, retry_after = 0, "timeout", str(error), None
@@ -111,6 +117,9 @@ class NotionGateway:
         return min(base * (0.5 + random.random()), limit)
 
     # Endpoints, one request each.
+
+    def retrieve_database(self, database_id: str) -> dict[str, Any]:
+        return self.call("databases.retrieve", lambda c: c.databases.retrieve(database_id=database_id))
 
     def retrieve_data_source(self, data_source_id: str) -> dict[str, Any]:
         return self.call("data_sources.retrieve", lambda c: c.data_sources.retrieve(data_source_id=data_source_id))
@@ -165,6 +174,18 @@ class NotionGateway:
             lambda c: c.file_uploads.send(file_upload_id=upload_id, file=(filename, data, content_type)),
         )
         return upload_id
+
+
+def _error_code(error: HTTPResponseError) -> str:
+    """Return Notion's error code; notion-client knows no code for 502 bad_gateway or 529 service_overload."""
+    code = str(getattr(error.code, "value", error.code))
+    if code != "notionhq_client_response_error":
+        return code
+    try:
+        body = json.loads(error.body)
+    except (TypeError, ValueError):
+        return code
+    return str(body.get("code") or code) if isinstance(body, dict) else code
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

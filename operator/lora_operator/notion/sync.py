@@ -96,6 +96,7 @@ class SourceSync:
         self._handled: dict[str, tuple[str, str]] = {}
         self._writer: RowWriter | None = None
         self._writer_lock = threading.Lock()
+        self.data_source_id = source.spec.data_source_id
         self._http = httpx.Client(timeout=DOWNLOAD_TIMEOUT)
 
     def close(self) -> None:
@@ -106,9 +107,11 @@ class SourceSync:
         """The row writer, made once the data source's schema is known (one request)."""
         with self._writer_lock:
             if self._writer is None:
-                data_source = self.gateway.retrieve_data_source(self.source.spec.data_source_id)
+                if not self.data_source_id:
+                    self.data_source_id = self._only_data_source()
+                data_source = self.gateway.retrieve_data_source(self.data_source_id)
                 schema = SourceSchema.from_data_source(data_source)
-                check_schema(schema, self.source)
+                check_schema(schema, self.source, data_source_id=self.data_source_id)
                 self._writer = self._make_writer(schema)
             return self._writer
 
@@ -117,7 +120,7 @@ class SourceSync:
         writer = self.writer
         report = SyncReport()
         newest, oldest_failed = self.watermark, ""
-        pages = self.gateway.query_pages(self.source.spec.data_source_id, filter=self._filter(writer),
+        pages = self.gateway.query_pages(self.data_source_id, filter=self._filter(writer),
                                          sorts=[{"timestamp": "last_edited_time", "direction": "ascending"}])
         for page in pages:
             row = read_row(page, self.source.spec.properties)
@@ -136,6 +139,16 @@ class SourceSync:
         # A failed row keeps the watermark at or before its time, so the next query finds it again.
         self.watermark = min(newest, oldest_failed) if oldest_failed else newest
         return report
+
+    def _only_data_source(self) -> str:
+        database_id = self.source.spec.database_id
+        sources = self.gateway.retrieve_database(database_id).get("data_sources") or []
+        if len(sources) != 1:
+            listed = ", ".join(f"{item.get('name', '')!r} ({item.get('id')})" for item in sources) or "none"
+            raise SourceConfigError(
+                f"database {database_id} has {len(sources)} data sources ({listed}); set spec.dataSourceId to one of them"
+            )
+        return sources[0]["id"]
 
     def _filter(self, writer: RowWriter) -> dict[str, Any]:
         names = self.source.spec.properties
@@ -198,7 +211,7 @@ class SourceSync:
         return ((user.get("person") or {}).get("email")) or ""
 
 
-def check_schema(schema: SourceSchema, source: SourceRef) -> None:
+def check_schema(schema: SourceSchema, source: SourceRef, *, data_source_id: str) -> None:
     """Raise SourceConfigError when a property the source needs is missing or of the wrong type."""
     names = source.spec.properties
     required = {names.status: ("status", "select"), names.type: ("select", "status", "rich_text", "title"),
@@ -208,7 +221,7 @@ def check_schema(schema: SourceSchema, source: SourceRef) -> None:
         if kind not in kinds:
             found = f"a {kind} property" if kind else "missing"
             raise SourceConfigError(
-                f"property {name!r} of data source {source.spec.data_source_id} is {found}; it must be one of "
+                f"property {name!r} of data source {data_source_id} is {found}; it must be one of "
                 f"{', '.join(kinds)}: rename the column or set spec.properties"
             )
     status = schema.properties[names.status]

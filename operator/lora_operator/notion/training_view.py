@@ -17,6 +17,10 @@ def view_from_training(body: dict[str, Any]) -> RunView | None:
         return None
     status = body.get("status") or {}
     phase = status.get("phase") or "Pending"
+    if phase in ("Pending", "Queued") and status.get("startTime"):
+        # Started before: a retry waits for its next attempt, or the pod ended before its Job
+        # completed. The row keeps showing the training instead of flipping back to queued.
+        phase = "Running"
     progress = status.get("progress") or {}
     started = bool(progress.get("totalSteps")) or phase in ("Running", "Succeeded", "Failed")
     weights = (status.get("artifacts") or {}).get("weights") or {}

@@ -40,7 +40,7 @@ def test_builtin_tiny_sd_builds_pipeline():
     assert (path / "model_index.json").is_file()
 
 
-@pytest.mark.parametrize("name", ["tiny-sdxl", "tiny-llama"])
+@pytest.mark.parametrize("name", ["tiny-sdxl"])
 def test_planned_builtins_not_available(name):
     with pytest.raises(InvalidInputError) as caught:
         resolve_model_path(f"builtin://{name}")
