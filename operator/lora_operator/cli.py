@@ -117,7 +117,8 @@ def _run_operator(arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _build_parser().parse_args(argv)
-    console = Console(stderr=False)
+    # Soft wrap keeps long paths and URIs on one line, so they can be copied.
+    console = Console(stderr=False, soft_wrap=True)
     if arguments.command == "crds":
         return _crds(arguments, console)
     if arguments.command == "run":

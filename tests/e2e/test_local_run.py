@@ -50,6 +50,8 @@ def write_manifest(folder: Path, *, max_steps: int, checkpoint_every: int) -> Pa
             "dataset": {"sources": [{"uri": "file://data"}], "resolution": 64},
             "captioning": {"model": "builtin://tiny-clip", "triggerWord": "tinytok", "topK": 3},
             "training": {"maxSteps": max_steps, "batchSize": 2, "checkpointEvery": checkpoint_every},
+            # One thread: what the CPU results are reproducible with, and fast on a shared machine.
+            "resources": {"cpu": "1"},
             "previews": {"every": max_steps, "count": 1, "inferenceSteps": 2},
         },
     }
@@ -110,7 +112,8 @@ def test_second_run_reports_complete(tmp_path):
 
 
 def test_interrupted_run_resumes(tmp_path):
-    manifest = write_manifest(tmp_path, max_steps=40, checkpoint_every=5)
+    # Enough steps that the stop arrives while training runs, however fast the machine is.
+    manifest = write_manifest(tmp_path, max_steps=300, checkpoint_every=5)
     output = tmp_path / "runs"
     command = [sys.executable, "-m", "lora_operator.cli", "local", "run", str(manifest), "--output", str(output)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -142,5 +145,5 @@ def test_interrupted_run_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "Resuming the interrupted run" in resumed.stdout
     summary = json.loads((folder / "run.json").read_text())
-    assert summary["metrics"]["globalStep"] == 40
+    assert summary["metrics"]["globalStep"] == 300
     assert [entry["outcome"] for entry in summary["attempts"]] == ["stopped", "succeeded"]
