@@ -43,7 +43,7 @@ class TrainingLogAdapter(logging.LoggerAdapter):
 
 
 def training_logger(namespace: str, name: str) -> logging.LoggerAdapter:
-    """A logger that names the training in every line."""
+    """Return a logger that names the training in every line."""
     return TrainingLogAdapter(log, {"training": f"{namespace}/{name}"})
 
 
@@ -90,7 +90,7 @@ def mirror_progress(reconciler: Reconciler, body: dict[str, Any]) -> None:
 
 
 def resync_loop(reconciler: Reconciler, work: WorkQueue, *, stop: threading.Event) -> None:
-    """Every interval: mirror progress of running trainings and re-reconcile unfinished ones."""
+    """Mirror progress of running trainings and queue unfinished ones again, every interval."""
     settings = reconciler.settings
     while not stop.wait(settings.progress_interval_seconds):
         try:

@@ -1,8 +1,8 @@
 """The NotionSource resource: a Notion database whose rows become LoRATrainings.
 
 Admins create NotionSources and their presets through Kubernetes RBAC. Notion users only
-add rows to the database; a row's type picks a preset, and the preset's template is the
-LoRATraining spec that the row fills in (images, description and allowed overrides).
+add rows to the database. A row's type picks a preset, and the preset's template is the
+LoRATraining spec that the row completes with its images, description and allowed overrides.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class StatusValues(ApiModel):
 class OverrideRule(ApiModel):
     """A spec field that a row may set from one of its properties, within bounds."""
 
-    property: str = Field(min_length=1, max_length=100, description="Row property that holds the value; empty keeps the preset's value.")
+    property: str = Field(min_length=1, max_length=100, description="Row property that contains the value; an empty value keeps the preset's.")
     field: str = Field(
         pattern=r"^[a-zA-Z]+(\.[a-zA-Z]+)*$",
         max_length=200,
@@ -117,7 +117,7 @@ class OverrideRule(ApiModel):
 
 
 class Preset(ApiModel):
-    """What one row type trains: a LoRATraining spec template."""
+    """The LoRATraining spec template of one row type."""
 
     type: str = Field(min_length=1, max_length=100, description="Value of the row's type property that selects this preset.")
     name_prefix: str = Field(
@@ -137,7 +137,7 @@ class Preset(ApiModel):
 
 
 class ExternalUrlPolicy(ApiModel):
-    """Which external attachment URLs the operator fetches."""
+    """The external attachment URLs that the operator may fetch."""
 
     allowed_schemes: list[Literal["http", "https"]] = Field(
         default_factory=lambda: ["https", "http"], min_length=1, description="URL schemes that may be fetched."
@@ -149,7 +149,7 @@ class ExternalUrlPolicy(ApiModel):
 
 
 class NotionSourceSpec(ApiModel):
-    """Where the rows come from, what they may ask for, and what is written back."""
+    """The database, the rules for its rows, and the write-back settings."""
 
     data_source_id: str = Field(
         default="",
@@ -166,7 +166,7 @@ class NotionSourceSpec(ApiModel):
         default="NOTION_TOKEN",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         max_length=100,
-        description="Local mode only: environment variable that holds the token.",
+        description="Local mode only: environment variable that contains the token.",
     )
     properties: NotionProperties = Field(default_factory=NotionProperties, description="Property names of the database.")
     status_values: StatusValues = Field(default_factory=StatusValues, description="Option names of the status property.")

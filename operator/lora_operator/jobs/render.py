@@ -1,4 +1,4 @@
-"""Render one attempt of a training: its TrainerConfig, the ConfigMap that holds it, and the Job.
+"""Render one attempt of a training: its TrainerConfig, the ConfigMap that contains it, and the Job.
 
 The Job is never edited after creation. Its pod passes the `restricted` Pod Security
 Standard: non-root, read-only root filesystem, no privilege escalation, all capabilities
@@ -72,7 +72,7 @@ def trainer_config(
 
 
 def render_config_map(ref: TrainingRef, config: TrainerConfig) -> dict[str, Any]:
-    """The immutable ConfigMap snapshot of one attempt's trainer config."""
+    """Render the immutable ConfigMap snapshot of one attempt's trainer config."""
     attempt = config.run.attempt
     return {
         "apiVersion": "v1",
@@ -176,7 +176,7 @@ def _pod_spec(ref: TrainingRef, spec: LoRATrainingSpec, *, attempt: int, setting
 
 
 def render_job(ref: TrainingRef, spec: LoRATrainingSpec, *, attempt: int, settings: OperatorSettings) -> dict[str, Any]:
-    """The batch/v1 Job of one attempt."""
+    """Render the batch/v1 Job of one attempt."""
     labels = child_labels(ref.name, attempt)
     job_labels = dict(labels)
     queue_name = spec.queue_name or settings.default_queue_name

@@ -1,8 +1,8 @@
 """`lora-operator local notion MANIFEST`: a NotionSource's rows become local runs, one at a time.
 
 For a team with one workstation. The same sync as in the cluster claims rows and copies
-their images into the output folder; each claimed row then runs with `run_local`, while
-a monitor thread writes the run folder's progress.json back to the row. When the run
+their images into the output folder. Each claimed row then runs with `run_local`, and a
+monitor thread writes the run folder's progress.json back to the row meanwhile. When the run
 ends, the row gets the final status, the weights, the previews and the comment, exactly
 as the operator writes them.
 """
@@ -46,7 +46,7 @@ log = logging.getLogger("lora_operator.notion")
 
 @dataclass(frozen=True)
 class LocalNotionOptions:
-    """How local mode reaches Notion and where runs go."""
+    """Options of local mode: the Notion token and settings, and where runs go."""
 
     run: LocalRunOptions
     token: str

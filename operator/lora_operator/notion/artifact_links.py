@@ -13,12 +13,12 @@ from minio.error import S3Error
 from lora_operator.notion.settings import NotionSettings
 from lora_operator.settings import OperatorSettings
 
-# A presign is computed locally when the region is known; without one MinIO asks the server.
+# MinIO presigns locally when the region is known; without one it requests the region from the server.
 DEFAULT_REGION = "us-east-1"
 
 
 class ArtifactAccess(Protocol):
-    """Where write-back reads artifacts from."""
+    """Read access to artifacts, and their download links."""
 
     def size(self, uri: str) -> int | None: ...
     def read(self, uri: str) -> bytes: ...

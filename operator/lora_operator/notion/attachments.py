@@ -2,7 +2,7 @@
 
 Notion-hosted file URLs expire about an hour after the API hands them out, so the
 operator copies every attachment into S3 (or a local folder) and the trainer reads that
-copy. A URL that has expired meanwhile (the file host answers 400 or 403) is fetched
+copy. A URL that has expired meanwhile (the file host responds 400 or 403) is fetched
 again: the page is retrieved through the API for a fresh URL. External URLs pass the
 URL guard first, on every redirect.
 """
@@ -63,7 +63,7 @@ def copy_attachments(
 
 
 def attachment_key(attachment: Attachment) -> str:
-    """A unique, safe object name: the position in the row, then the file's own name."""
+    """Return a unique, safe object name: the position in the row, then the file's own name."""
     name = UNSAFE_NAME_CHARACTERS.sub("_", PurePosixPath(attachment.name).name).strip("._") or "image"
     return f"{attachment.index:02d}-{name[:120]}"
 
@@ -116,7 +116,7 @@ def _copy_one(
             current = urls.renew(current)
             continue
         if status in TRANSIENT_STATUSES:
-            raise AttachmentUnavailable(f"download of {current.name!r} answered HTTP {status}")
+            raise AttachmentUnavailable(f"download of {current.name!r} failed with HTTP {status}; retrying at the next pass")
         raise RowRejected("reject.attachment", name=current.name, detail=f"HTTP {status}")
 
 

@@ -47,6 +47,8 @@ class NotionController:
         self.sink = ClusterSink(self.kube, s3=self.artifacts.client, default_bucket=settings.s3_bucket)
         self.workers: dict[tuple[str, str], SourceWorker] = {}
         self._lock = threading.Lock()
+        # Trainings whose row was submitted again: their state is written back once more, without a comment.
+        self._rewrite: set[tuple[str, str]] = set()
         self.write_backs = WorkQueue(self._write_back, workers=notion_settings.writeback_workers)
 
     def start(self) -> None:
@@ -82,10 +84,16 @@ class NotionController:
     def training_changed(self, namespace: str, name: str) -> None:
         self.write_backs.add(namespace, name)
 
+    def queue_write_back(self, namespace: str, name: str, resubmitted: bool) -> None:
+        if resubmitted:
+            with self._lock:
+                self._rewrite.add((namespace, name))
+        self.write_backs.add(namespace, name)
+
     def _new_worker(self, body: dict[str, Any]) -> SourceWorker:
         return SourceWorker(
             body, kube=self.kube, pool=self.pool, sink=self.sink, make_writer=self._make_writer,
-            queue_write_back=self.write_backs.add, max_attachment_bytes=self.notion_settings.max_attachment_bytes,
+            queue_write_back=self.queue_write_back, max_attachment_bytes=self.notion_settings.max_attachment_bytes,
         )
 
     def _make_writer(
@@ -100,7 +108,11 @@ class NotionController:
             return
         view = view_from_training(body)
         annotations = body["metadata"].get("annotations") or {}
-        if view is None or annotations.get(keys.ANNOTATION_REPORTED) == view.phase:
+        with self._lock:
+            rewrite = (namespace, name) in self._rewrite
+            self._rewrite.discard((namespace, name))
+        reported = annotations.get(keys.ANNOTATION_REPORTED) == getattr(view, "phase", None)
+        if view is None or (reported and not rewrite):
             return
         source = tuple(annotations.get(keys.ANNOTATION_SOURCE, "").split("/", 1))
         with self._lock:
@@ -108,7 +120,7 @@ class NotionController:
         if worker is None:
             return  # The source's worker queues this training again once it runs.
         try:
-            if worker.writer().write(view):
+            if worker.writer().write(view, comment=not reported):
                 self.kube.annotate_training(namespace, name, {keys.ANNOTATION_REPORTED: view.phase})
                 log.info("[notion %s/%s] row %s shows the end of training %s/%s (%s)",
                          *source, view.page_id, namespace, name, view.phase)

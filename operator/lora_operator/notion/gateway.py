@@ -177,7 +177,10 @@ class NotionGateway:
 
 
 def _error_code(error: HTTPResponseError) -> str:
-    """Return Notion's error code; notion-client knows no code for 502 bad_gateway or 529 service_overload."""
+    """Return Notion's error code, read from the body for 502 bad_gateway and 529 service_overload.
+
+    notion-client 3.1 maps only the codes it lists and reports others as notionhq_client_response_error.
+    """
     code = str(getattr(error.code, "value", error.code))
     if code != "notionhq_client_response_error":
         return code

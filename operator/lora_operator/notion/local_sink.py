@@ -1,6 +1,6 @@
 """Trainings of local mode: one state file per claimed row, run one after another.
 
-The state folder holds ``PAGE.json`` per row (the LoRATraining manifest, when it was
+The state folder contains ``PAGE.json`` per row (the LoRATraining manifest, when it was
 claimed, and the phase whose write-back is done) and the sync watermark. A row's state
 file plays the part of the page-id label in the cluster: sync finds it before creating a
 run, so a restart after a crash never runs a row twice.

@@ -24,7 +24,7 @@ from lora_operator.notion.overrides import RowRejected, apply_overrides
 from lora_operator.notion.rows import NotionRow, compact_id
 
 DATASET_FOLDER = "notion-dataset"
-# Where the first phrase of a description ends: ASCII and CJK commas, semicolons, full stop.
+# Characters that end the first phrase of a description: ASCII and CJK commas, semicolons, full stop.
 PHRASE_END = re.compile(r"[,，、;；。]")
 MAX_TRIGGER_LENGTH = 64
 MAX_PROMPTS = 16
@@ -77,7 +77,7 @@ class TrainingPlan:
 
 
 def training_name(preset: Preset, page_id: str) -> str:
-    """The training's name: the preset's prefix and the page id, the same on every try."""
+    """Return the training's name: the preset's prefix and the page id, the same on every try."""
     return f"{preset.name_prefix}-{compact_id(page_id)}"
 
 

@@ -1,4 +1,4 @@
-"""What was last written to each row, so a write-back sends only the properties that changed."""
+"""The memory of values written to each row, so a write-back sends only the properties that changed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 def signature(value: Any) -> str:
-    """A canonical text form of a value, for comparing what is due with what was written."""
+    """Return a canonical text form of a value, to compare what is due with what was written."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 

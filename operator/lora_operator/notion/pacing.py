@@ -1,7 +1,7 @@
 """Request pacing for one Notion token: first-come slots at a fixed rate, and shared pauses.
 
 Callers reserve send slots in the order they ask, one every 1/rate seconds, so the token
-never goes over its rate however many threads share it. A Retry-After answer pauses
+never goes over its rate however many threads share it. A Retry-After response pauses
 every caller of the token, because Notion counts the token's requests, not the thread's.
 """
 
@@ -45,6 +45,6 @@ class RequestPacer:
                     return
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` from now, as a Retry-After answer asks."""
+        """Hold every caller for ``seconds`` from now, as a Retry-After header requests."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)

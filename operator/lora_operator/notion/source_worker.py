@@ -1,9 +1,9 @@
 """The poll loop of one NotionSource in the operator, and the status it writes.
 
-Each pass reads the token Secret, runs one sync pass, queues a write-back for every
-training of the source that has not reported its end yet (which also covers trainings
-that changed while the operator was down), and writes status.lastSyncTime, the
-watermark, the counts and the Ready condition through the status subresource.
+Each pass reads the token Secret and runs one sync pass. It then queues a write-back for
+every training of the source that has not reported its end yet, which also covers
+trainings that changed while the operator was down. Last, it writes status.lastSyncTime,
+the watermark, the counts and the Ready condition through the status subresource.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class SourceWorker:
         pool: GatewayPool,
         sink: TrainingSink,
         make_writer: Callable[[NotionGateway, NotionSourceSpec, SourceSchema, WrittenValues], RowWriter],
-        queue_write_back: Callable[[str, str], None],
+        queue_write_back: Callable[[str, str, bool], None],
         max_attachment_bytes: int,
     ) -> None:
         metadata = body["metadata"]
@@ -82,7 +82,7 @@ class SourceWorker:
             self._wake.set()
 
     def writer(self) -> RowWriter:
-        """The writer of the current spec, for write-backs; raises when the source cannot sync yet."""
+        """Return the row writer of the current spec; raise when the source cannot sync yet."""
         with self._lock:
             sync = self._sync
         return (sync or self._current_sync()).writer
@@ -150,7 +150,7 @@ class SourceWorker:
                 continue
             phase = (training.get("status") or {}).get("phase", "")
             if (metadata.get("annotations") or {}).get(keys.ANNOTATION_REPORTED) != phase:
-                self._queue_write_back(metadata["namespace"], metadata["name"])
+                self._queue_write_back(metadata["namespace"], metadata["name"], False)
 
     def _write_status(self, generation: int, *, ready: bool, reason: str, message: str) -> None:
         self._conditions = set_condition(

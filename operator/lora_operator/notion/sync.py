@@ -1,11 +1,10 @@
 """One sync pass of a NotionSource: find submitted rows and turn each into one training.
 
-For each row, in this order: look the training up by the page-id label (a crash after
-creation left one: done), map the row (or reject it with a comment), claim it by writing
-the queued status, copy its images into the dataset folder, create the training. The
-claim makes the row leave the submitted state, and the lookup comes before every
-creation, so a crash at any step is finished by the next pass and never makes a second
-training. Rows are found with data_sources.query: the submitted or queued status, edited
+Each row goes through these steps in order. Look the training up by the page-id label,
+because a crash after creation may have left one. Map the row, or reject it with a
+comment. Claim it by writing the queued status, copy its images into the dataset folder,
+and create the training. The lookup comes before every creation, so the next pass
+finishes what a crash interrupted and never makes a second training. Rows are found with data_sources.query: the submitted or queued status, edited
 at or after the watermark minus one minute, because Notion rounds last_edited_time down
 to the minute.
 """
@@ -40,7 +39,7 @@ log = logging.getLogger("lora_operator.notion")
 
 
 class TrainingSink(Protocol):
-    """Where trainings are created: the cluster, or the local run queue."""
+    """The place trainings are created in: the cluster, or the local run queue."""
 
     def find(self, namespace: str, page_hex: str) -> str | None:
         """Return the name of the training of a page, or None."""
@@ -60,7 +59,7 @@ class SourceConfigError(ValueError):
 
 @dataclass
 class SyncReport:
-    """What one pass did."""
+    """Counts of one sync pass."""
 
     seen: int = 0
     created: int = 0
@@ -81,7 +80,7 @@ class SourceSync:
         make_writer: Callable[[SourceSchema], RowWriter],
         max_attachment_bytes: int,
         watermark: str = "",
-        on_existing: Callable[[str, str], None] = lambda namespace, name: None,
+        on_existing: Callable[[str, str, bool], None] = lambda namespace, name, resubmitted: None,
     ) -> None:
         self.source = source
         self.gateway = gateway
@@ -120,8 +119,9 @@ class SourceSync:
         writer = self.writer
         report = SyncReport()
         newest, oldest_failed = self.watermark, ""
-        pages = self.gateway.query_pages(self.data_source_id, filter=self._filter(writer),
-                                         sorts=[{"timestamp": "last_edited_time", "direction": "ascending"}])
+        # Read every result page first: claims edit rows, which would move them within the sort order.
+        pages = list(self.gateway.query_pages(self.data_source_id, filter=self._filter(writer),
+                                              sorts=[{"timestamp": "last_edited_time", "direction": "ascending"}]))
         for page in pages:
             row = read_row(page, self.source.spec.properties)
             newest = max(newest, row.last_edited_time)
@@ -137,6 +137,7 @@ class SourceSync:
                 report.errors.append(f"row {row.page_id}: {error}")
                 oldest_failed = min(oldest_failed or row.last_edited_time, row.last_edited_time)
         # A failed row keeps the watermark at or before its time, so the next query finds it again.
+        # NOTE: a row that Notion's query results show more than a minute after its last edit is missed.
         self.watermark = min(newest, oldest_failed) if oldest_failed else newest
         return report
 
@@ -169,10 +170,11 @@ class SourceSync:
         existing = self.sink.find(namespace, row.page_hex)
         if existing:
             report.existing += 1
-            if row.status == writer.statuses.submitted:
+            resubmitted = row.status == writer.statuses.submitted
+            if resubmitted:
                 # NOTE: a resubmitted row does not train again; its row shows the existing training once more.
                 writer.memory.forget(row.page_hex)
-            self._on_existing(namespace, existing)
+            self._on_existing(namespace, existing, resubmitted)
             return row.status
         try:
             plan = map_row(row, self.source, dataset_uri_for=self.sink.dataset_uri, submitter_email=self._email)

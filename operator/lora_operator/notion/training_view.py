@@ -1,4 +1,4 @@
-"""What a row shows of a LoRATraining, read from the resource's labels, annotations and status."""
+"""The row view of a LoRATraining, read from the resource's labels, annotations and status."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def view_from_training(body: dict[str, Any]) -> RunView | None:
     page = (metadata.get("labels") or {}).get(keys.LABEL_PAGE)
     if not page:
         return None
+
     status = body.get("status") or {}
     phase = status.get("phase") or "Pending"
     if phase in ("Pending", "Queued") and status.get("startTime"):
@@ -23,6 +24,7 @@ def view_from_training(body: dict[str, Any]) -> RunView | None:
         phase = "Running"
     progress = status.get("progress") or {}
     started = bool(progress.get("totalSteps")) or phase in ("Running", "Succeeded", "Failed")
+
     weights = (status.get("artifacts") or {}).get("weights") or {}
     percent = float(progress.get("percent") or 0.0) if started else None
     if phase == "Succeeded":

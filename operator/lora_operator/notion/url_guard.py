@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from lora_operator.api.notion_source import ExternalUrlPolicy
+from lora_trainer.fetch_guard import METADATA_ADDRESSES, blocked_reason
 
 
 class UrlBlocked(ValueError):
-    """A URL that the guard does not let the operator fetch; the message says why and what to do."""
+    """A URL that the guard blocks; the message gives the reason and the fix."""
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -56,23 +57,26 @@ class UrlGuard:
             raise UrlBlocked(f"URL with a user:password part (host {parsed.host}) is not fetched; upload the file instead")
         if not parsed.host:
             raise UrlBlocked(f"URL {url!r} has no host")
-        if self.allow_private_addresses:
-            return
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        blocked = _non_public(self.resolve(parsed.host, port))
-        if blocked:
-            raise UrlBlocked(
-                f"host {parsed.host} resolves to the non-public address {blocked[0]}; upload the file to Notion "
-                "instead, or ask an admin to set externalUrls.allowPrivateAddresses"
-            )
+        for address in self.resolve(parsed.host, port):
+            reason = _blocked_reason(address, allow_private=self.allow_private_addresses)
+            if reason:
+                raise UrlBlocked(
+                    f"host {parsed.host} resolves to {address}, {reason}; upload the file to Notion instead"
+                    + ("" if self.allow_private_addresses else ", or ask an admin to set externalUrls.allowPrivateAddresses")
+                )
 
 
-def _non_public(addresses: Iterable[str]) -> list[str]:
+def _blocked_reason(address: str, *, allow_private: bool) -> str:
+    """Return why an address is blocked ('' when allowed), with the trainer's fetch-guard rules.
+
+    Cloud metadata addresses stay blocked even when private addresses are allowed.
+    """
     # NOTE: the address is checked at resolve time; a DNS answer that changes before
     # the connection (DNS rebinding) is not caught.
-    found = []
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            found.append(address)
-    return found
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if allow_private:
+        return ""
+    return blocked_reason(ip)

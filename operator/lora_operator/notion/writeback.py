@@ -1,8 +1,8 @@
 """Write a training's state into its Notion row: one pages.update with only what changed.
 
-The row shows the status, the resource name, progress, loss and epoch while it runs; on
-success also the weights (uploaded when small enough, else linked), a presigned download
-link with the s3:// URI, and the previews; on failure the error. When a run ends, a
+While a training runs, its row shows the status, the resource name, progress, loss and
+epoch. A success adds the weights (uploaded when small enough, else linked), a presigned
+download link with the s3:// URI, and the previews. A failure adds the error. When a run ends, a
 comment mentions the row's creator. The claim and a rejection go through here too, so
 the memory of written values covers every write.
 """
@@ -44,7 +44,7 @@ Builder = Callable[[], "dict[str, Any] | None"]
 
 @dataclass(frozen=True)
 class RunView:
-    """What a row shows of one training, from a LoRATraining status or a local run folder."""
+    """The state of one training as its row shows it, from a LoRATraining status or a local run folder."""
 
     page_id: str
     title: str
@@ -86,15 +86,16 @@ class RowWriter:
         self.statuses = StatusNames.resolve(spec, self.localizer)
         self._now = now
 
-    def write(self, view: RunView) -> bool:
-        """Send the properties that changed; for an ended run also post the comment.
+    def write(self, view: RunView, *, comment: bool = True) -> bool:
+        """Send the properties that changed; for an ended run also post the comment, unless ``comment`` is False.
 
-        Returns True when the run has ended and its final write and comment are done.
+        Returns True when the run has ended and its final write (and comment) are done.
         """
         self._send(view.page_id, self._due(view))
         if not view.terminal:
             return False
-        self.comment(view.page_id, view.creator_id, self._final_comment(view))
+        if comment:
+            self.comment(view.page_id, view.creator_id, self._final_comment(view))
         return True
 
     def reject(self, *, page_id: str, title: str, creator_id: str, reason: str) -> None:
@@ -188,13 +189,13 @@ class RowWriter:
         return entries
 
     def _upload(self, name: str, uri: str, *, content_type: str) -> str:
-        """Upload one artifact; return "" when Notion refuses the file (for example over the plan's size limit)."""
+        """Upload one artifact; return "" when Notion rejects the file (for example over the plan's size limit)."""
         try:
             return self.gateway.upload_file(filename=name, content_type=content_type, data=self.artifacts.read(uri))
         except NotionApiError as error:
             if error.status != 400:
                 raise
-            log.warning("Notion refused the upload of %s (%s); linking it instead", uri, error.detail)
+            log.warning("Notion rejected the upload of %s (%s); linking the file instead", uri, error.detail)
             return ""
 
     def _final_comment(self, view: RunView) -> str:

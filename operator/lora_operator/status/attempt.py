@@ -104,4 +104,8 @@ def observe_attempt(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> A
         blocked = _unschedulable(pod)
         if blocked:
             return AttemptState(phase="Queued", reason="Unschedulable", message=f"waiting for a node: {blocked}")
+    # The Job controller marks the Job a moment after its pod ends; until then the attempt is still running.
+    ended = [pod for pod in pods if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")]
+    if pods and len(ended) == len(pods):
+        return AttemptState(phase="Running", reason="PodEnded", message="the trainer pod has ended; waiting for the Job")
     return AttemptState(phase="Pending", reason="PodStarting", message="the trainer pod is starting")

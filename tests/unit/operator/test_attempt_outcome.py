@@ -51,6 +51,12 @@ def test_running_pod_is_running():
     assert observe_attempt(job(), [pod(phase="Running")]).phase == "Running"
 
 
+def test_ended_pod_before_job_verdict_running():
+    state = observe_attempt(job(), [pod("Succeeded", 0)])
+    assert state.phase == "Running"
+    assert state.reason == "PodEnded"
+
+
 def test_complete_job_succeeded():
     assert observe_attempt(job([("Complete", "")]), []).phase == "Succeeded"
 
