@@ -147,3 +147,22 @@ def test_interrupted_run_resumes(tmp_path):
     summary = json.loads((folder / "run.json").read_text())
     assert summary["metrics"]["globalStep"] == 300
     assert [entry["outcome"] for entry in summary["attempts"]] == ["stopped", "succeeded"]
+
+
+@pytest.mark.slow
+def test_quickstart_example_runs(tmp_path):
+    """The README's main job, exactly as shipped."""
+    result = local_run(REPO / "examples" / "quickstart.yaml", tmp_path / "runs")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    folders = list((tmp_path / "runs" / "default" / "quickstart").iterdir())
+    assert len(folders) == 1
+    folder = folders[0]
+    expected = [name.replace("tiny-run", "quickstart") for name in RUN_FILES]
+    for name in expected:
+        assert (folder / name).is_file(), f"missing {name}"
+    assert len(list((folder / "previews").glob("step-000120-*.png"))) == 2
+    assert sorted(path.name for path in (folder / "checkpoints").iterdir())
+    summary = json.loads((folder / "run.json").read_text())
+    assert summary["dataset"]["accepted"] == 19
+    assert "Run folder" in result.stdout

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lora_operator.api.base import API_GROUP, API_VERSION
 from lora_operator.api.notion_source import NotionSourceSpec, NotionSourceStatus
+from lora_operator.crd_document import custom_resource_definition, status_schema
 from lora_operator.api.training_spec import LoRATrainingSpec
 from lora_operator.schema import structural_schema
 
@@ -59,64 +59,23 @@ def _spec_schema() -> dict[str, Any]:
     return schema
 
 
-def _status_schema() -> dict[str, Any]:
-    schema = structural_schema(NotionSourceStatus)
-    conditions = schema["properties"]["conditions"]
-    conditions["x-kubernetes-list-type"] = "map"
-    conditions["x-kubernetes-list-map-keys"] = ["type"]
-    conditions["items"]["required"] = ["type", "status"]
-    schema["x-kubernetes-preserve-unknown-fields"] = True
-    return schema
-
-
 def notionsource_crd() -> dict[str, Any]:
     """Return the NotionSource CRD as a dict."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"notionsources.{API_GROUP}"},
-        "spec": {
-            "group": API_GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": "NotionSource",
-                "listKind": "NotionSourceList",
-                "plural": "notionsources",
-                "singular": "notionsource",
-                "shortNames": ["notion"],
-                "categories": ["lora"],
-            },
-            "versions": [
-                {
-                    "name": API_VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-                        {"name": "Created", "type": "integer", "jsonPath": ".status.counts.trainingsCreated",
-                         "description": "LoRATrainings created from rows"},
-                        {"name": "Rejected", "type": "integer", "jsonPath": ".status.counts.rowsRejected",
-                         "description": "Rows rejected with a comment"},
-                        {"name": "Last Sync", "type": "date", "jsonPath": ".status.lastSyncTime"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A NotionSource turns rows of a Notion database into LoRATrainings and "
-                            "writes their status, progress and results back to the rows.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": _spec_schema(),
-                                "status": _status_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return custom_resource_definition(
+        kind="NotionSource",
+        plural="notionsources",
+        short_names=["nsrc"],
+        description="A NotionSource turns rows of a Notion database into LoRATrainings and "
+        "writes their status, progress and results back to the rows.",
+        printer_columns=[
+            {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+            {"name": "Created", "type": "integer", "jsonPath": ".status.counts.trainingsCreated",
+             "description": "LoRATrainings created from rows"},
+            {"name": "Rejected", "type": "integer", "jsonPath": ".status.counts.rowsRejected",
+             "description": "Rows rejected with a comment"},
+            {"name": "Last Sync", "type": "date", "jsonPath": ".status.lastSyncTime"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        spec_schema=_spec_schema(),
+        status=status_schema(NotionSourceStatus),
+    )

@@ -52,6 +52,11 @@ def test_pending_running_succeeded(operator, trainings, s3, s3_bucket):
     assert "PodRunning" in reasons
     assert "Completed" in reasons
 
+    metrics = operator.metrics_text()
+    assert 'lora_trainings{phase="Succeeded"} 1.0' in metrics
+    assert "lora_create_to_job_seconds_count 1.0" in metrics
+    assert "lora_run_seconds_count 1.0" in metrics
+
 
 def test_config_snapshot_owned(operator, trainings, s3_bucket):
     created = trainings.create(training_manifest("snapshot"))

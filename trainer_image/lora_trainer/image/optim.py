@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from diffusers.optimization import get_scheduler
 
 from lora_operator.api.training_spec import TrainingSpec
+from lora_trainer.errors import NonFiniteLossError
 from lora_trainer.image.models import TrainingModels, lora_parameters
 
 
@@ -51,3 +54,32 @@ def build_optimisation(*, models: TrainingModels, training: TrainingSpec, total_
         grad_scaler = torch.amp.GradScaler("cuda")
     parameters = [parameter for group in groups for parameter in group["params"]]
     return Optimisation(optimizer=optimizer, lr_scheduler=lr_scheduler, grad_scaler=grad_scaler, parameters=parameters)
+
+
+def apply_update(
+    optimisation: Optimisation,
+    *,
+    training: TrainingSpec,
+    step: int,
+    describe: Callable[..., str],
+) -> None:
+    """Clip the accumulated gradients, step the optimiser and the schedule, and clear the gradients.
+
+    Raises NonFiniteLossError, with the message ``describe`` builds, before the weights change
+    when the gradient norm is NaN or infinite (without a gradient scaler, which handles that itself).
+    """
+    optimizer, scaler = optimisation.optimizer, optimisation.grad_scaler
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(optimisation.parameters, training.max_grad_norm)
+    if scaler is None and not math.isfinite(grad_norm.item()):
+        problem = f"the gradient norm is {grad_norm.item()}"
+        raise NonFiniteLossError(describe(problem, step=step, optimisation=optimisation, training=training))
+    if scaler is not None:
+        # The scaler skips the update when fp16 gradients overflowed, and lowers its scale.
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimisation.lr_scheduler.step()
+    optimizer.zero_grad(set_to_none=True)

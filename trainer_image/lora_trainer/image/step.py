@@ -34,7 +34,7 @@ def run_optimisation_step(
     repeats the uninterrupted run's draws exactly. Raises NonFiniteLossError before the
     optimiser touches the weights when the loss or the gradient norm is NaN or infinite.
     """
-    optimizer, scaler = optimisation.optimizer, optimisation.grad_scaler
+    scaler = optimisation.grad_scaler
     total = 0.0
     for micro_batch in micro_batches:
         position = (micro_batch.epoch, micro_batch.batch_index)
@@ -62,21 +62,7 @@ def run_optimisation_step(
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         total += value
 
-    if scaler is not None:
-        scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(optimisation.parameters, training.max_grad_norm)
-    if scaler is None and not math.isfinite(grad_norm.item()):
-        raise NonFiniteLossError(
-            non_finite_message(f"the gradient norm is {grad_norm.item()}", step=step, optimisation=optimisation, training=training)
-        )
-    if scaler is not None:
-        # The scaler skips the update when fp16 gradients overflowed, and lowers its scale.
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    optimisation.lr_scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+    apply_update(optimisation, training=training, step=step, describe=non_finite_message)
     return total / len(micro_batches)
 
 

@@ -9,7 +9,7 @@ import torch
 
 from lora_operator.api.training_spec import TrainingSpec
 from lora_trainer.errors import NonFiniteLossError
-from lora_trainer.image.optim import Optimisation
+from lora_trainer.image.optim import Optimisation, apply_update
 from lora_trainer.image.plan import MicroBatch
 from lora_trainer.image.seeding import DROPOUT, derive_seed
 from lora_trainer.text.batches import collate, count_targets, token_loss_sum
@@ -44,7 +44,7 @@ def run_text_step(
     NonFiniteLossError before the optimiser touches the weights when the loss or the
     gradient norm is NaN or infinite.
     """
-    optimizer, scaler = optimisation.optimizer, optimisation.grad_scaler
+    scaler = optimisation.grad_scaler
     batches = [collate([samples[index] for index in batch.sample_ids], pad_token_id=models.pad_token_id, device=device)
                for batch in micro_batches]
     targets = sum(count_targets(batch["labels"]) for batch in batches)
@@ -65,21 +65,7 @@ def run_text_step(
         total += value
         tokens += int(batch["attention_mask"].sum().item())
 
-    if scaler is not None:
-        scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(optimisation.parameters, training.max_grad_norm)
-    if scaler is None and not math.isfinite(grad_norm.item()):
-        raise NonFiniteLossError(
-            _non_finite_message(f"the gradient norm is {grad_norm.item()}", step=step, optimisation=optimisation, training=training)
-        )
-    if scaler is not None:
-        # The scaler skips the update when fp16 gradients overflowed, and lowers its scale.
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    optimisation.lr_scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+    apply_update(optimisation, training=training, step=step, describe=_non_finite_message)
     return StepResult(loss=total / targets, tokens=tokens)
 
 
