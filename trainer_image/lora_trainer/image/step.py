@@ -11,7 +11,7 @@ from lora_trainer.errors import NonFiniteLossError
 from lora_trainer.image.dataset import TrainingData
 from lora_trainer.image.loss import add_training_noise, diffusion_loss
 from lora_trainer.image.models import TrainingModels, autocast_context
-from lora_trainer.image.optim import Optimisation
+from lora_trainer.image.optim import Optimisation, apply_update
 from lora_trainer.image.plan import MicroBatch
 from lora_trainer.image.seeding import DROPOUT, NOISE, derive_seed
 
