@@ -12,10 +12,10 @@ STAMP := $(VENV)/.installed-stamp
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[trainer,dev]"
+	$(BIN)/python -m pip install --constraint constraints.txt -e ".[trainer,dev]"
 	touch $(STAMP)
 
 quickstart: setup
