@@ -56,3 +56,12 @@ def test_success_is_complete():
     assert view.weights_uri == "s3://b/k.safetensors"
     assert view.preview_uris == ("s3://b/p0.png", "s3://b/p1.png")
     assert view.terminal
+
+
+def test_text_run_links_adapter():
+    status = {"phase": "Succeeded", "artifacts": {
+        "weights": {"peft": "s3://b/weights/peft/adapter_model.safetensors"},
+        "previews": ["s3://b/previews/step-000200.jsonl"]}}
+    view = view_from_training(training(status))
+    assert view.weights_uri == "s3://b/weights/peft/adapter_model.safetensors"
+    assert view.preview_uris == ("s3://b/previews/step-000200.jsonl",)

@@ -40,6 +40,7 @@ def view_from_training(body: dict[str, Any]) -> RunView | None:
         percent=percent,
         loss=progress.get("loss"),
         epoch=progress.get("epoch") if started else None,
-        weights_uri=weights.get("kohya") or weights.get("diffusers") or "",
+        # Image runs export kohya and diffusers files; text runs a peft adapter.
+        weights_uri=weights.get("kohya") or weights.get("diffusers") or weights.get("peft") or "",
         preview_uris=tuple((status.get("artifacts") or {}).get("previews") or ()),
     )

@@ -182,7 +182,8 @@ class RowWriter:
         entries = []
         for uri in uris:
             name = PurePosixPath(uri).name
-            content_type = mimetypes.guess_type(name)[0] or "image/png"
+            # Text runs preview completions as JSON Lines, which Notion shows as a plain-text file.
+            content_type = "text/plain" if name.endswith(".jsonl") else mimetypes.guess_type(name)[0] or "image/png"
             upload_id = self._upload(name, uri, content_type=content_type)
             if upload_id:
                 entries.append(uploaded_file(name, upload_id))
