@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from kubernetes import client, watch  # noqa: E402
+from urllib3.exceptions import ProtocolError  # noqa: E402
 
 from tests.cluster.operator.conftest import GROUP, PLURAL, VERSION, OperatorProcess, training_manifest  # noqa: E402
 from tests.harness import versions  # noqa: E402
@@ -58,11 +59,14 @@ def request_counts(metrics_text: str) -> dict[str, float]:
 
 def watch_jobs(batch: client.BatchV1Api, seen: dict[str, float], stop: threading.Event) -> None:
     stream = watch.Watch()
-    for event in stream.stream(batch.list_namespaced_job, NAMESPACE, timeout_seconds=600):
-        if event["type"] == "ADDED":
-            seen.setdefault(event["object"].metadata.name, time.monotonic())
-        if stop.is_set():
-            stream.stop()
+    try:
+        for event in stream.stream(batch.list_namespaced_job, NAMESPACE, timeout_seconds=600):
+            if event["type"] == "ADDED":
+                seen.setdefault(event["object"].metadata.name, time.monotonic())
+            if stop.is_set():
+                stream.stop()
+    except ProtocolError:
+        pass  # The API server stopped at the end of the run.
 
 
 def main() -> None:

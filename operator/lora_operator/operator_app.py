@@ -122,7 +122,16 @@ def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegi
         if event.get("type") == "DELETED":
             reconciler.metrics.forget(namespace, name)
             return
-        work.add(namespace, name)
+        body = event.get("object") or {}
+        metadata, status = body.get("metadata") or {}, body.get("status") or {}
+        # A change of status alone is the reconciler's own write: nothing new to act on.
+        own_status_write = (
+            event.get("type") == "MODIFIED"
+            and not metadata.get("deletionTimestamp")
+            and status.get("observedGeneration") == metadata.get("generation")
+        )
+        if not own_status_write:
+            work.add(namespace, name, urgent=not status.get("jobName"))
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
     def job_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:

@@ -8,6 +8,7 @@ no training is reconciled by two workers at once, and a storm costs one or two p
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -22,7 +23,9 @@ class WorkQueue:
 
     def __init__(self, handler: Callable[[str, str], None], *, workers: int) -> None:
         self._handler = handler
-        self._queue: queue.Queue[Key | None] = queue.Queue()
+        # Lower numbers first: new trainings (priority 0) wait for no follow-up event of an older one.
+        self._queue: queue.PriorityQueue[tuple[int, int, Key | None]] = queue.PriorityQueue()
+        self._sequence = itertools.count()
         self._lock = threading.Lock()
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
@@ -37,10 +40,13 @@ class WorkQueue:
 
     def stop(self) -> None:
         for _ in self._threads:
-            self._queue.put(None)
+            self._queue.put((-1, next(self._sequence), None))
 
-    def add(self, namespace: str, name: str) -> None:
-        """Queue a training, unless it is queued already; mark it dirty if a worker has it now."""
+    def add(self, namespace: str, name: str, *, urgent: bool = False) -> None:
+        """Queue a training, unless it is queued already; mark it dirty if a worker has it now.
+
+        ``urgent`` puts it ahead of the rest: for a training that has no Job yet.
+        """
         key = (namespace, name)
         with self._lock:
             if key in self._active:
@@ -49,7 +55,7 @@ class WorkQueue:
             if key in self._queued:
                 return
             self._queued.add(key)
-        self._queue.put(key)
+        self._queue.put((0 if urgent else 1, next(self._sequence), key))
 
     def depth(self) -> int:
         """Trainings waiting for a worker."""
@@ -58,7 +64,7 @@ class WorkQueue:
 
     def _work(self) -> None:
         while True:
-            key = self._queue.get()
+            _, _, key = self._queue.get()
             if key is None:
                 return
             with self._lock:
@@ -76,4 +82,4 @@ class WorkQueue:
                     if requeue:
                         self._queued.add(key)
                 if requeue:
-                    self._queue.put(key)
+                    self._queue.put((1, next(self._sequence), key))
