@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     log = logging.getLogger("lora_trainer")
+    # NOTE: the training loop is not data-parallel yet. Under `accelerate launch` (resources.gpus > 1)
+    # only the first process trains, so two processes never write the same run folder.
+    rank = int(os.environ.get("RANK", "0"))
+    if rank != 0:
+        log.warning("process rank %d idles: data-parallel training is not supported yet, rank 0 trains alone", rank)
+        return 0
     stop_event = threading.Event()
     _install_stop_handler(stop_event, log)
 

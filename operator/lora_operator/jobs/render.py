@@ -91,7 +91,7 @@ def render_config_map(ref: TrainingRef, config: TrainerConfig) -> dict[str, Any]
 def _trainer_command(gpus: int) -> list[str]:
     config_path = f"{CONFIG_MOUNT}/{CONFIG_FILE}"
     if gpus > 1:
-        # NOTE: accelerate starts one process per GPU; the trainer's loop is not yet data-parallel.
+        # NOTE: accelerate starts one process per GPU, but only rank 0 trains until the loop is data-parallel.
         return ["accelerate", "launch", "--num_processes", str(gpus), "--module", "lora_trainer.cli", "--config", config_path]
     return ["lora-train", "--config", config_path]
 
