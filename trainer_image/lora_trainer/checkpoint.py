@@ -20,6 +20,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from lora_trainer.errors import InvalidInputError
 from lora_trainer.storage import ArtifactStore
 
 CHECKPOINTS_PREFIX = "checkpoints"
@@ -194,4 +196,24 @@ def restore_rng_state(state: dict[str, Any]) -> None:
             "has_gauss": numpy["has_gauss"],
             "gauss": numpy["gauss"],
         }
+    )
+
+
+def check_run_identity(
+    saved: dict[str, Any], current: dict[str, Any], *, checkpoint_uri: str, summaries: Mapping[str, str]
+) -> None:
+    """Raise InvalidInputError naming every setting that differs from the checkpoint's.
+
+    ``summaries`` gives a fixed sentence for settings stored as fingerprints, whose raw values mean nothing to users.
+    """
+    changed = [name for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
+    if not changed:
+        return
+    details = "; ".join(
+        summaries.get(name) or f"{name} was {saved.get(name)!r}, the config now has {current.get(name)!r}"
+        for name in changed
+    )
+    raise InvalidInputError(
+        f"checkpoint {checkpoint_uri} belongs to a different run: {details}. Restore the previous settings to "
+        "resume it, or delete the checkpoints folder of this run to train from the start"
     )

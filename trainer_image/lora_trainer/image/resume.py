@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from lora_operator.api.trainer_config import TrainerConfig
-from lora_trainer.errors import InvalidInputError
 
 
 def run_identity(config: TrainerConfig, *, dataset_fingerprint: str) -> dict[str, Any]:
@@ -27,22 +26,8 @@ def run_identity(config: TrainerConfig, *, dataset_fingerprint: str) -> dict[str
     return identity
 
 
-def check_run_identity(saved: dict[str, Any], current: dict[str, Any], *, checkpoint_uri: str) -> None:
-    """Raise InvalidInputError naming every setting that differs from the checkpoint's."""
-    changed = [name for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
-    if not changed:
-        return
-    details = "; ".join(_describe_change(name, saved.get(name), current.get(name)) for name in changed)
-    raise InvalidInputError(
-        f"checkpoint {checkpoint_uri} belongs to a different run: {details}. Restore the previous settings to "
-        "resume it, or delete the checkpoints folder of this run to train from the start"
-    )
-
-
-def _describe_change(name: str, saved: Any, current: Any) -> str:
-    if name == "dataset":
-        return "the dataset changed (prepared images, captions or buckets)"
-    return f"{name} was {saved!r}, the config now has {current!r}"
+# Settings stored as fingerprints: their raw values mean nothing to a user.
+IDENTITY_SUMMARIES = {"dataset": "the dataset changed (prepared images, captions or buckets)"}
 
 
 def batch_settings(config: TrainerConfig) -> dict[str, int]:

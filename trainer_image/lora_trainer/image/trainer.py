@@ -12,7 +12,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from lora_operator.api.trainer_config import TrainerConfig
-from lora_trainer.checkpoint import Checkpoint, CheckpointStore, restore_rng_state, step_folder
+from lora_trainer.checkpoint import Checkpoint, CheckpointStore, check_run_identity, restore_rng_state, step_folder
 from lora_trainer.data.records import ImageRecord
 from lora_trainer.image.cpu_threads import cpu_thread_count
 from lora_trainer.image.dataset import TrainingData, dataset_fingerprint, validate_records
@@ -21,7 +21,7 @@ from lora_trainer.image.loop import LoopState, TrainingLoop, stop_signal
 from lora_trainer.image.models import TrainingModels, load_lora_state_dict, load_training_models
 from lora_trainer.image.optim import build_optimisation
 from lora_trainer.image.plan import DataPosition, total_steps
-from lora_trainer.image.resume import batch_settings, check_run_identity, run_identity, warn_changed_batch_settings
+from lora_trainer.image.resume import IDENTITY_SUMMARIES, batch_settings, run_identity, warn_changed_batch_settings
 from lora_trainer.image.sampler import BucketBatchSampler
 from lora_trainer.progress import ProgressReporter
 from lora_trainer.storage import ArtifactStore
@@ -91,7 +91,10 @@ class ImageLoraTrainer:
         self.checkpoint = self.checkpoints.load_latest()
         if self.checkpoint is not None:
             uri = self.store.uri(step_folder(self.checkpoint.step))
-            check_run_identity(self.checkpoint.metadata.get("runIdentity", {}), self._identity, checkpoint_uri=uri)
+            check_run_identity(
+                self.checkpoint.metadata.get("runIdentity", {}), self._identity,
+                checkpoint_uri=uri, summaries=IDENTITY_SUMMARIES,
+            )
         self._set_cpu_threads()
 
         training = self.config.spec.training

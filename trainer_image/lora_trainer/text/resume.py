@@ -6,7 +6,6 @@ import hashlib
 from typing import Any
 
 from lora_operator.api.trainer_config import TrainerConfig
-from lora_trainer.errors import InvalidInputError
 
 
 def text_run_identity(config: TrainerConfig, *, data_fingerprint: str) -> dict[str, Any]:
@@ -28,21 +27,9 @@ def text_run_identity(config: TrainerConfig, *, data_fingerprint: str) -> dict[s
     }
 
 
-def check_text_run_identity(saved: dict[str, Any], current: dict[str, Any], *, checkpoint_uri: str) -> None:
-    """Raise InvalidInputError naming every setting that differs from the checkpoint's."""
-    changed = [name for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
-    if not changed:
-        return
-    details = "; ".join(_describe(name, saved.get(name), current.get(name)) for name in changed)
-    raise InvalidInputError(
-        f"checkpoint {checkpoint_uri} belongs to a different run: {details}. Restore the previous settings to "
-        "resume it, or delete the checkpoints folder of this run to train from the start"
-    )
-
-
-def _describe(name: str, saved: Any, current: Any) -> str:
-    if name == "tokenisedData":
-        return "the tokenised data changed (dataset files, text.maxSeqLength, overlong, packing, evalFraction or the tokenizer)"
-    if name == "text.chatTemplate":
-        return "text.chatTemplate changed"
-    return f"{name} was {saved!r}, the config now has {current!r}"
+# Settings stored as fingerprints: their raw values mean nothing to a user.
+IDENTITY_SUMMARIES = {
+    "tokenisedData": "the tokenised data changed (dataset files, text.maxSeqLength, overlong, packing, evalFraction "
+    "or the tokenizer)",
+    "text.chatTemplate": "text.chatTemplate changed",
+}

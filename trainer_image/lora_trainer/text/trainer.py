@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lora_operator.api.trainer_config import TrainerConfig
-from lora_trainer.checkpoint import Checkpoint, CheckpointStore, restore_rng_state, step_folder
+from lora_trainer.checkpoint import Checkpoint, CheckpointStore, check_run_identity, restore_rng_state, step_folder
 from lora_trainer.image.cpu_threads import cpu_thread_count
 from lora_trainer.image.loop import stop_signal
 from lora_trainer.image.plan import DataPosition, total_steps
@@ -22,7 +22,7 @@ from lora_trainer.text.batches import length_buckets
 from lora_trainer.text.loop import LoopParts, TextLoopState, TextTrainingLoop
 from lora_trainer.text.models import TextModels, load_trainable_state_dict
 from lora_trainer.text.optim import build_text_optimisation
-from lora_trainer.text.resume import check_text_run_identity, text_run_identity
+from lora_trainer.text.resume import IDENTITY_SUMMARIES, text_run_identity
 from lora_trainer.text.samples import TokenizedDataset
 
 
@@ -83,7 +83,9 @@ class TextLoraTrainer:
         checkpoint = self.checkpoints.load_latest()
         if checkpoint is not None:
             uri = self.store.uri(step_folder(checkpoint.step))
-            check_text_run_identity(checkpoint.metadata["runIdentity"], self.identity, checkpoint_uri=uri)
+            check_run_identity(
+                checkpoint.metadata["runIdentity"], self.identity, checkpoint_uri=uri, summaries=IDENTITY_SUMMARIES
+            )
         threads_before = self._set_cpu_threads(checkpoint)
         try:
             with stop_signal(self.stop_event, log=self.log) as stop_event:
