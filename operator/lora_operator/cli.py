@@ -34,7 +34,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--output",
         default=DEFAULT_OUTPUT,
-        help="Folder, or s3://bucket/prefix, that holds the runs (default: ./lora-runs).",
+        help="Folder, or s3://bucket/prefix, that contains the runs (default: ./lora-runs).",
     )
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="Where to train (default: auto).")
     run.add_argument("--s3-endpoint", default="", help="host:port of the S3 API when --output is s3://.")

@@ -1,7 +1,7 @@
 """A deduplicating work queue of trainings to reconcile, served by a pool of worker threads.
 
 Watch events come in storms (the training, its Job and its pod all change at once). The
-queue holds each training at most once, and a training that changes while a worker
+queue contains each training at most once, and a training that changes while a worker
 reconciles it is queued again once, after that worker finishes. So every event is seen,
 no training is reconciled by two workers at once, and a storm costs one or two passes.
 """

@@ -1,7 +1,7 @@
 """The operator's Job runs the real trainer: the resource ends Succeeded with artifact URIs that exist.
 
-kwok plays the pod; the test starts the Job's container command here, with the Job's
-environment and its ConfigMap as the config file, so the trainer writes to SeaweedFS.
+kwok plays the pod. The test starts the Job's container command here, with the Job's
+environment and its ConfigMap as the config file, so the real trainer writes to SeaweedFS.
 """
 
 from __future__ import annotations

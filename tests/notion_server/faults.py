@@ -28,7 +28,7 @@ class DelayRule:
     seconds: float
     count: int = 1
     after_effect: bool = True
-    """True: the request takes effect, then the answer is held back (a client gone meanwhile misses it)."""
+    """True: the request takes effect, then the response is held back (a client gone meanwhile misses it)."""
 
     def matches(self, method: str, path: str) -> bool:
         return self.count > 0 and method == self.method and path.startswith(self.path_prefix)
@@ -36,7 +36,7 @@ class DelayRule:
 
 @dataclass
 class FailRule:
-    """Answer the next ``count`` requests of ``method`` under ``path_prefix`` with fault ``kind``."""
+    """Respond to the next ``count`` requests of ``method`` under ``path_prefix`` with fault ``kind``."""
 
     method: str
     path_prefix: str

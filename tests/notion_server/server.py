@@ -74,7 +74,7 @@ class NotionServer:
     # Test controls.
 
     def limit_rate(self, *, requests_per_second: float, burst: int) -> None:
-        """Answer 429 with Retry-After, per token, above this rate."""
+        """Respond with 429 and Retry-After, per token, above this rate."""
         self.state.rate_limit = RateLimit(rate=requests_per_second, burst=burst)
 
     def delay(self, *, method: str, path_prefix: str, seconds: float, count: int = 1, after_effect: bool = True) -> None:
@@ -82,7 +82,7 @@ class NotionServer:
                                         after_effect=after_effect))
 
     def fail(self, *, method: str, path_prefix: str, kind: str, count: int = 1) -> None:
-        """Answer the next ``count`` matching requests with fault ``kind`` (429, 500, 502, 529 or slow)."""
+        """Respond to the next ``count`` matching requests with fault ``kind`` (429, 500, 502, 529 or slow)."""
         self.faults.add_failure(FailRule(method=method, path_prefix=path_prefix, kind=kind, count=count))
 
     def add_external_file(self, name: str, data: bytes, content_type: str) -> str:

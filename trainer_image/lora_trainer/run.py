@@ -30,7 +30,7 @@ CONFIG_KEY = "config.yaml"
 
 @dataclass
 class RunOutcome:
-    """How a run ended: done, already done before, or stopped early to be resumed."""
+    """The end state of a run: done, already done before, or stopped early to be resumed."""
 
     status: str  # "done", "already-done" or "stopped"
     summary: dict
@@ -57,7 +57,7 @@ def run_training(
     output = config.output
     store = open_store(output.uri, endpoint=output.s3_endpoint, secure=output.s3_secure, region=output.s3_region)
 
-    # A finished run is final: say so instead of training again.
+    # A finished run is final: report it instead of training again.
     existing = store.get_bytes(RUN_SUMMARY_KEY)
     if existing is not None:
         return RunOutcome(status="already-done", summary=json.loads(existing), store=store)

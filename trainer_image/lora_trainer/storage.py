@@ -20,7 +20,7 @@ from minio.error import S3Error
 
 
 class ArtifactStore(Protocol):
-    """Where a run's files live."""
+    """The storage of one run's files."""
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None: ...
     def put_file(self, key: str, path: Path) -> None: ...

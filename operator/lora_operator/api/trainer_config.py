@@ -11,7 +11,7 @@ from lora_operator.api.training_spec import LoRATrainingSpec
 
 
 class RunIdentity(ApiModel):
-    """Which resource and attempt this run belongs to."""
+    """The resource and attempt this run belongs to."""
 
     namespace: str = Field(default="default", description="Namespace of the LoRATraining.")
     name: str = Field(description="Name of the LoRATraining.")
@@ -32,7 +32,7 @@ class OutputLocation(ApiModel):
 
 
 class TrainerConfig(ApiModel):
-    """What `lora-train --config FILE` reads, and what is stored as config.yaml."""
+    """The config that `lora-train --config FILE` reads and that is stored as config.yaml."""
 
     api_version: Literal["lora-operator.io/v1alpha1"] = Field(default="lora-operator.io/v1alpha1", alias="apiVersion")
     kind: Literal["TrainerConfig"] = "TrainerConfig"

@@ -32,7 +32,7 @@ STOP_GRACE_SECONDS = 120
 
 @dataclass(frozen=True)
 class LocalRunOptions:
-    """Where and how a local run happens."""
+    """Location and settings of a local run."""
 
     output: str
     """file:///abs/folder or s3://bucket/prefix of the runs."""

@@ -14,8 +14,8 @@ def template_schema() -> dict[str, Any]:
     """Return the LoRATraining spec schema as a preset template: dataset optional, no sources.
 
     Transition rules (those using oldSelf) cannot apply inside a list item, and the
-    spec's root rules read fields that a template may leave out, so both are dropped;
-    the operator validates every template in full with the pydantic model.
+    spec's root rules read fields that a template may leave out, so both are dropped.
+    The operator validates every template in full with the pydantic model instead.
     """
     schema = structural_schema(LoRATrainingSpec)
     schema.pop("x-kubernetes-validations", None)

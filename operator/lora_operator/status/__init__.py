@@ -1,1 +1,1 @@
-"""Status of trainings: what an attempt's Job and pods say, conditions, and progress mirroring."""
+"""Status of trainings: the state an attempt's Job and pods show, conditions, and progress mirroring."""

@@ -12,7 +12,7 @@ OOM_EXIT_CODE = 137
 
 @dataclass(frozen=True)
 class AttemptState:
-    """What one attempt's Job and pods show."""
+    """The state of one attempt, as its Job and pods show it."""
 
     phase: str
     """Pending, Queued, Running, Succeeded or Failed."""

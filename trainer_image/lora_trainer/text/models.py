@@ -71,10 +71,14 @@ def load_text_models(*, config: TrainerConfig, device: torch.device, log: loggin
 
     weight_dtype = select_weight_dtype(spec.training.mixed_precision, device=device, log=log)
     quantization = four_bit_config(spec.text.quantization, device=device, compute_dtype=weight_dtype, log=log)
+    # A 4-bit model is placed on its GPU while it loads; other models are moved afterwards.
+    device_map = None
+    if quantization is not None:
+        gpu_index = device.index if device.index is not None else torch.cuda.current_device()
+        device_map = {"": gpu_index}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=weight_dtype, quantization_config=quantization,
-            device_map={"": device.index if device.index is not None else torch.cuda.current_device()} if quantization is not None else None,
+            path, dtype=weight_dtype, quantization_config=quantization, device_map=device_map,
         )
     except (OSError, ValueError) as error:
         raise InvalidInputError(
