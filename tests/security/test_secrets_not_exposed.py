@@ -79,7 +79,7 @@ def run_trainer_like_kubelet(trainings: Trainings, job_name: str, tmp_path: Path
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
     command = container["command"]
-    assert command[0] == "lora-train", f"this test runs single-process trainers only, got {command}"
+    assert command[0] == "lora-train", f"the trainer container must start lora-train, got {command}"
     arguments = [str(config_path) if item == f"{CONFIG_MOUNT}/{CONFIG_FILE}" else item for item in command[1:]]
     environment = container_environment(trainings.core, trainings.namespace, container, scratch)
     environment["PATH"] = str(Path(sys.executable).parent) + ":/usr/bin:/bin"

@@ -1,7 +1,9 @@
 """`lora-train --config FILE`: the trainer container's entrypoint.
 
 Exit codes: 0 finished (or already finished), 42 invalid input (never retried),
-143 stopped by SIGTERM after a checkpoint (resumable), 1 any other failure.
+137 out of GPU memory (retried with half the batch), 143 stopped by SIGTERM after a
+checkpoint (resumable), 1 any other failure. With `--processes N` (N > 1) it starts one
+worker process per GPU and exits with the code that combines theirs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from lora_trainer import EXIT_INVALID_INPUT
 from lora_trainer.errors import InvalidInputError, NonFiniteLossError
 
 EXIT_STOPPED = 143
+# The kernel's OOM kill exits 137 too, and the operator retries both with half the batch size.
+EXIT_OUT_OF_MEMORY = 137
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +38,35 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="Folder that relative file:// URIs are resolved against (default: the config file's folder).",
     )
     parser.add_argument("--log-level", default="INFO", help="Python logging level (DEBUG, INFO, WARNING).")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Training processes, one per GPU (default 1). With more than 1 the steps are data-parallel.",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.processes < 1:
+        parser.error(f"--processes must be at least 1, got {arguments.processes}")
+    return arguments
+
+
+def _worker_arguments(arguments: argparse.Namespace) -> list[str]:
+    worker = ["--config", str(arguments.config), "--log-level", arguments.log_level]
+    if arguments.base_dir is not None:
+        worker += ["--base-dir", str(arguments.base_dir)]
+    return worker
+
+
+def _configure_logging(level_name: str) -> None:
+    level = logging.getLevelName(level_name.upper())
+    rank = os.environ.get("RANK")
+    prefix = f"[rank {rank}] " if rank is not None else ""
+    # The workers other than rank 0 repeat rank 0's step lines, so they log warnings and errors only.
+    if rank not in (None, "0") and isinstance(level, int):
+        level = max(level, logging.WARNING)
+    logging.basicConfig(
+        level=level, format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def load_config(path: Path) -> TrainerConfig:
@@ -61,36 +93,42 @@ def _install_stop_handler(stop_event: threading.Event, log: logging.Logger) -> N
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parse_args(argv)
-    logging.basicConfig(
-        level=arguments.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(arguments.log_level)
     log = logging.getLogger("lora_trainer")
-    # NOTE: the training loop is not data-parallel yet. Under `accelerate launch` (resources.gpus > 1)
-    # only the first process trains, so two processes never write the same run folder.
-    rank = int(os.environ.get("RANK", "0"))
-    if rank != 0:
-        log.warning("process rank %d idles: data-parallel training is not supported yet, rank 0 trains alone", rank)
-        return 0
+    if arguments.processes > 1 and "RANK" not in os.environ:
+        from lora_trainer.launch import launch
+
+        return launch(_worker_arguments(arguments), processes=arguments.processes, log=log)
+
     stop_event = threading.Event()
     _install_stop_handler(stop_event, log)
 
     # Import late: torch and diffusers take seconds to import, and --help needs neither.
+    import torch
+
+    from lora_trainer.distributed import Processes
     from lora_trainer.run import run_training
 
+    processes = None
     try:
         config = load_config(arguments.config)
         base_dir = arguments.base_dir or arguments.config.resolve().parent
         log = logging.getLogger(f"lora_trainer.{config.run.namespace}.{config.run.name}")
-        outcome = run_training(config, base_dir=base_dir, log=log, stop_event=stop_event)
+        processes = Processes.from_environment(requested_device=config.device, log=log)
+        outcome = run_training(config, base_dir=base_dir, log=log, stop_event=stop_event, processes=processes)
     except (InvalidInputError, NonFiniteLossError) as error:
         # Neither gets better on a retry: the same input gives the same failure.
         log.error("%s", error)
         return EXIT_INVALID_INPUT
+    except torch.cuda.OutOfMemoryError as error:
+        log.error("out of GPU memory: %s. A retry with half of training.batchSize may fit", str(error).splitlines()[0])
+        return EXIT_OUT_OF_MEMORY
     except Exception:
         log.exception("training failed")
         return 1
+    finally:
+        if processes is not None:
+            processes.close()
 
     if outcome.status == "already-done":
         log.info("run %s is already complete; nothing to do", outcome.store.uri())

@@ -17,6 +17,7 @@ from lora_trainer.captioning import caption_records
 from lora_trainer.data.manifest import dataset_hash, write_manifest
 from lora_trainer.data.prepare import NoUsableImagesError, prepare_image_dataset
 from lora_trainer.data.records import ImageRecord
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.export import ExportMetadata, export_image_lora
 from lora_trainer.image import ImageLoraTrainer
 from lora_trainer.lossplot import write_loss_plot
@@ -35,39 +36,28 @@ def run_image_task(
     device: torch.device,
     log: logging.Logger,
     stop_event: threading.Event | None,
+    processes: Processes = SINGLE_PROCESS,
 ) -> dict[str, Any] | None:
-    """Run every stage; return the run summary, or None when stopped early after a checkpoint."""
+    """Run every stage; return the run summary, or None when stopped early after a checkpoint.
+
+    Only the main process prepares, captions and exports. The others train their share
+    and return an empty summary.
+    """
     spec = config.spec
-    output = config.output
-
-    # Preparation and captioning are cheap next to training, so a resumed attempt redoes them
-    # and gets the same records from the same inputs.
-    progress.update(phase="preparing", message="checking and converting images", force=True)
-    try:
-        records = prepare_image_dataset(
-            spec.dataset, work_dir=work_dir / "prepared", base_dir=base_dir,
-            s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, s3_region=output.s3_region, log=log,
-        )
-    except NoUsableImagesError as error:
-        # The manifest shows why each file was skipped, which is what the user needs to fix the data.
-        write_manifest(error.records, store)
-        raise
-    accepted = [record for record in records if record.accepted]
-    log.info("dataset: %d accepted, %d skipped", len(accepted), len(records) - len(accepted))
-
-    progress.update(phase="captioning", message=f"captioning {len(accepted)} images", force=True)
-    captioning_stats = caption_records(
-        accepted, spec.captioning, device=str(device), base_dir=base_dir,
-        s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, log=log,
+    records, captioning_stats = processes.share(
+        lambda: _prepare_and_caption(config, store=store, progress=progress, work_dir=work_dir, base_dir=base_dir,
+                                     device=device, log=log)
     )
-    write_manifest(records, store)
+    accepted = [record for record in records if record.accepted]
 
     progress.update(phase="training", message="training", force=True)
     trainer = ImageLoraTrainer(
         config=config, records=accepted, store=store, progress=progress,
-        work_dir=work_dir, device=device, log=log, stop_event=stop_event,
+        work_dir=work_dir, device=device, log=log, stop_event=stop_event, processes=processes,
     )
     result = trainer.run()
+    if not processes.is_main:
+        return None if result.stopped_early else {}
     write_loss_plot(result.losses, store)
     if result.stopped_early:
         return None
@@ -103,6 +93,43 @@ def run_image_task(
         "resumedFromStep": result.resumed_from,
         "versions": software_versions(),
     }
+
+
+def _prepare_and_caption(
+    config: TrainerConfig,
+    *,
+    store: ArtifactStore,
+    progress: ProgressReporter,
+    work_dir: Path,
+    base_dir: Path,
+    device: torch.device,
+    log: logging.Logger,
+) -> tuple[list[ImageRecord], Any]:
+    """Check, convert and caption every input file; write the manifest; return every record and the captioning stats."""
+    spec = config.spec
+    output = config.output
+    # Preparation and captioning are cheap next to training, so a resumed attempt redoes them
+    # and gets the same records from the same inputs.
+    progress.update(phase="preparing", message="checking and converting images", force=True)
+    try:
+        records = prepare_image_dataset(
+            spec.dataset, work_dir=work_dir / "prepared", base_dir=base_dir,
+            s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, s3_region=output.s3_region, log=log,
+        )
+    except NoUsableImagesError as error:
+        # The manifest shows why each file was skipped, which is what the user needs to fix the data.
+        write_manifest(error.records, store)
+        raise
+    accepted = [record for record in records if record.accepted]
+    log.info("dataset: %d accepted, %d skipped", len(accepted), len(records) - len(accepted))
+
+    progress.update(phase="captioning", message=f"captioning {len(accepted)} images", force=True)
+    captioning_stats = caption_records(
+        accepted, spec.captioning, device=str(device), base_dir=base_dir,
+        s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, log=log,
+    )
+    write_manifest(records, store)
+    return records, captioning_stats
 
 
 def _export(

@@ -21,8 +21,10 @@ Phase = Literal["preparing", "captioning", "training", "exporting", "done", "fai
 class ProgressReporter:
     """Keeps the latest progress and writes it to the store, throttled."""
 
-    def __init__(self, store: ArtifactStore, *, attempt: int, interval_seconds: float = 5.0) -> None:
+    def __init__(self, store: ArtifactStore, *, attempt: int, interval_seconds: float = 5.0, enabled: bool = True) -> None:
         self.store = store
+        self.enabled = enabled
+        """False in the training processes other than the main one, which write nothing."""
         self.interval_seconds = interval_seconds
         self.state: dict[str, Any] = {
             "schemaVersion": PROGRESS_SCHEMA_VERSION,
@@ -52,6 +54,8 @@ class ProgressReporter:
 
     def flush(self) -> None:
         """Write the current state now."""
+        if not self.enabled:
+            return
         self.state["updatedAt"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         data = json.dumps(self.state, ensure_ascii=False, allow_nan=False).encode("utf-8")
         self.store.put_bytes(PROGRESS_KEY, data, content_type="application/json")

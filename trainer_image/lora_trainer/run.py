@@ -19,6 +19,7 @@ import yaml
 
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.attempts import AttemptLog
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.errors import InvalidInputError
 from lora_trainer.image_pipeline import run_image_task
 from lora_trainer.progress import ProgressReporter
@@ -52,8 +53,12 @@ def run_training(
     base_dir: Path,
     log: logging.Logger,
     stop_event: threading.Event | None = None,
+    processes: Processes = SINGLE_PROCESS,
 ) -> RunOutcome:
-    """Run (or resume, or skip when finished) the training that ``config`` describes."""
+    """Run (or resume, or skip when finished) the training that ``config`` describes.
+
+    Under several ``processes`` every process trains, and the main one alone writes to the run folder.
+    """
     output = config.output
     store = open_store(output.uri, endpoint=output.s3_endpoint, secure=output.s3_secure, region=output.s3_region)
 
@@ -61,6 +66,8 @@ def run_training(
     existing = store.get_bytes(RUN_SUMMARY_KEY)
     if existing is not None:
         return RunOutcome(status="already-done", summary=json.loads(existing), store=store)
+    if not processes.is_main:
+        return _run_worker(config, store=store, base_dir=base_dir, log=log, stop_event=stop_event, processes=processes)
 
     store.put_bytes(CONFIG_KEY, yaml.safe_dump(config.to_wire(), sort_keys=False, allow_unicode=True).encode())
     attempts = AttemptLog(store)
@@ -68,7 +75,9 @@ def run_training(
     progress = ProgressReporter(store, attempt=config.run.attempt)
     started = time.monotonic()
     try:
-        summary = _run_task(config, store=store, progress=progress, base_dir=base_dir, log=log, stop_event=stop_event)
+        summary = _run_task(
+            config, store=store, progress=progress, base_dir=base_dir, log=log, stop_event=stop_event, processes=processes
+        )
     except Exception as error:
         attempts.finish(config.run.attempt, outcome="failed", message=str(error))
         progress.update(phase="failed", message=str(error)[:2000], force=True)
@@ -88,6 +97,23 @@ def run_training(
     return RunOutcome(status="done", summary=summary, store=store)
 
 
+def _run_worker(
+    config: TrainerConfig,
+    *,
+    store: ArtifactStore,
+    base_dir: Path,
+    log: logging.Logger,
+    stop_event: threading.Event | None,
+    processes: Processes,
+) -> RunOutcome:
+    """Train this process's share of every step; the main process writes the run folder."""
+    progress = ProgressReporter(store, attempt=config.run.attempt, enabled=False)
+    summary = _run_task(
+        config, store=store, progress=progress, base_dir=base_dir, log=log, stop_event=stop_event, processes=processes
+    )
+    return RunOutcome(status="stopped" if summary is None else "done", summary={}, store=store)
+
+
 def _run_task(
     config: TrainerConfig,
     *,
@@ -96,9 +122,19 @@ def _run_task(
     base_dir: Path,
     log: logging.Logger,
     stop_event: threading.Event | None,
+    processes: Processes,
 ) -> dict | None:
-    device = pick_device(config.device)
-    work_dir = Path(config.work_dir) if config.work_dir else Path(tempfile.mkdtemp(prefix="lora-train-"))
+    device = processes.device(pick_device(config.device))
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InvalidInputError(
+            f"{processes.world_size} training processes need {processes.world_size} GPUs, but only "
+            f"{torch.cuda.device_count()} are visible: set resources.gpus to at most {torch.cuda.device_count()}"
+        )
+    # Every process reads the prepared data and the encoding cache from the main process's folder.
+    if config.work_dir:
+        work_dir = Path(config.work_dir)
+    else:
+        work_dir = processes.share(lambda: Path(tempfile.mkdtemp(prefix="lora-train-")))
     work_dir.mkdir(parents=True, exist_ok=True)
     if config.spec.task == "text":
         # Imported here so that image runs do not load transformers' causal LM stack.
@@ -106,7 +142,7 @@ def _run_task(
 
         return run_text_task(
             config, store=store, progress=progress, work_dir=work_dir, base_dir=base_dir,
-            device=device, log=log, stop_event=stop_event,
+            device=device, log=log, stop_event=stop_event, processes=processes,
         )
     if config.spec.task != "image":
         raise InvalidInputError(f"task {config.spec.task!r} is not supported by this trainer version; use task: image or text")
@@ -119,4 +155,5 @@ def _run_task(
         device=device,
         log=log,
         stop_event=stop_event,
+        processes=processes,
     )

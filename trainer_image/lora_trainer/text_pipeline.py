@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from lora_operator.api.trainer_config import TrainerConfig
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.lossplot import write_loss_plot
 from lora_trainer.progress import ProgressReporter
 from lora_trainer.sources import SourceOptions
@@ -37,29 +38,29 @@ def run_text_task(
     device: torch.device,
     log: logging.Logger,
     stop_event: threading.Event | None,
+    processes: Processes = SINGLE_PROCESS,
 ) -> dict[str, Any] | None:
     """Run every stage; return the run summary, or None when stopped early after a checkpoint.
 
     Invalid records fail the run with InvalidInputError listing them by file and line, after
-    dataset/manifest.jsonl records every one.
+    dataset/manifest.jsonl records every one. Only the main process reads the sources and
+    writes to the store. The others train their share and return an empty summary.
     """
     spec = config.spec
-    progress.update(phase="preparing", message="reading and checking the text files", force=True)
-    options = SourceOptions(
-        base_dir=base_dir, max_file_bytes=spec.dataset.max_file_bytes,
-        s3_endpoint=config.output.s3_endpoint, s3_secure=config.output.s3_secure, s3_region=config.output.s3_region,
+    dataset = processes.share(
+        lambda: _read_dataset(config, store=store, progress=progress, work_dir=work_dir, base_dir=base_dir, log=log)
     )
-    dataset = load_text_dataset(
-        spec.dataset, spec.text, work_dir=work_dir / "text-sources", options=options, seed=spec.training.seed, log=log
-    )
-    if dataset.errors:
-        write_text_manifest(store, dataset, None, text=spec.text, chat_template_origin="not resolved")
-        dataset.raise_for_errors()
 
     progress.update(message="loading the base model and tokenising", force=True)
-    models = load_text_models(config=config, device=device, log=log)
+    # The main process fills the model cache first, so the others read it instead of downloading too.
+    with processes.main_first():
+        models = load_text_models(config=config, device=device, log=log)
     tokenized = tokenize_dataset(dataset, tokenizer=models.tokenizer, template=models.chat_template, text=spec.text, log=log)
-    manifest = write_text_manifest(store, dataset, tokenized, text=spec.text, chat_template_origin=models.chat_template_origin)
+    manifest = {}
+    if processes.is_main:
+        manifest = write_text_manifest(
+            store, dataset, tokenized, text=spec.text, chat_template_origin=models.chat_template_origin
+        )
     require_training_samples(tokenized)
 
     progress.update(phase="training", message="training", force=True)
@@ -67,9 +68,11 @@ def run_text_task(
         config=config, models=models, data=tokenized,
         prompts=text_preview_prompts(spec.previews, records=dataset.eval + dataset.train),
         chat_previews=any(record.kind == "chat" for record in dataset.train),
-        store=store, progress=progress, device=device, log=log, stop_event=stop_event,
+        store=store, progress=progress, device=device, log=log, stop_event=stop_event, processes=processes,
     )
     result = trainer.run()
+    if not processes.is_main:
+        return None if result.stopped_early else {}
     write_loss_plot(result.losses, store)
     if result.stopped_early:
         return None
@@ -113,6 +116,26 @@ def run_text_task(
         "resumedFromStep": result.resumed_from,
         "versions": software_versions(),
     }
+
+
+def _read_dataset(
+    config: TrainerConfig, *, store: ArtifactStore, progress: ProgressReporter, work_dir: Path, base_dir: Path,
+    log: logging.Logger,
+) -> TextDataset:
+    """Read and check every text source; on invalid records write the manifest, then raise InvalidInputError."""
+    spec = config.spec
+    progress.update(phase="preparing", message="reading and checking the text files", force=True)
+    options = SourceOptions(
+        base_dir=base_dir, max_file_bytes=spec.dataset.max_file_bytes,
+        s3_endpoint=config.output.s3_endpoint, s3_secure=config.output.s3_secure, s3_region=config.output.s3_region,
+    )
+    dataset = load_text_dataset(
+        spec.dataset, spec.text, work_dir=work_dir / "text-sources", options=options, seed=spec.training.seed, log=log
+    )
+    if dataset.errors:
+        write_text_manifest(store, dataset, None, text=spec.text, chat_template_origin="not resolved")
+        dataset.raise_for_errors()
+    return dataset
 
 
 def _export(

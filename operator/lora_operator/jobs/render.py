@@ -89,11 +89,11 @@ def render_config_map(ref: TrainingRef, config: TrainerConfig) -> dict[str, Any]
 
 
 def _trainer_command(gpus: int) -> list[str]:
-    config_path = f"{CONFIG_MOUNT}/{CONFIG_FILE}"
+    command = ["lora-train", "--config", f"{CONFIG_MOUNT}/{CONFIG_FILE}"]
     if gpus > 1:
-        # NOTE: accelerate starts one process per GPU, but only rank 0 trains until the loop is data-parallel.
-        return ["accelerate", "launch", "--num_processes", str(gpus), "--module", "lora_trainer.cli", "--config", config_path]
-    return ["lora-train", "--config", config_path]
+        # One data-parallel training process per GPU, and the pod exits with their combined code.
+        command += ["--processes", str(gpus)]
+    return command
 
 
 def _resources(spec: LoRATrainingSpec, settings: OperatorSettings) -> dict[str, Any]:

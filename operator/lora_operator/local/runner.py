@@ -81,7 +81,11 @@ def run_local(training: LoRATraining, options: LocalRunOptions, *, console: Cons
     log_path = config_path.with_name(f"trainer-attempt-{attempt}.log")
     console.print(f"Run folder {store.uri()}\nTrainer log {log_path}")
 
-    exit_code = _supervise(config_path, options=options, store=store, log_path=log_path, console=console)
+    # resources.gpus > 1 trains data-parallel on that many GPUs of this machine, as in a Job.
+    processes = training.spec.resources.gpus if options.device != "cpu" else 1
+    exit_code = _supervise(
+        config_path, options=options, processes=max(processes, 1), store=store, log_path=log_path, console=console
+    )
     if exit_code == 0:
         summary = json.loads(store.get_bytes("run.json") or b"{}")
         print_summary(console, store=store, summary=summary, sizes=store.list_sizes())
@@ -116,10 +120,12 @@ def _write_config(config: TrainerConfig, options: LocalRunOptions) -> Path:
 
 
 def _supervise(
-    config_path: Path, *, options: LocalRunOptions, store: ArtifactStore, log_path: Path, console: Console
+    config_path: Path, *, options: LocalRunOptions, processes: int, store: ArtifactStore, log_path: Path, console: Console
 ) -> int:
     """Start the trainer, draw its progress until it exits, and forward Ctrl-C as SIGTERM."""
     command = [sys.executable, "-m", "lora_trainer.cli", "--config", str(config_path), "--base-dir", str(options.base_dir)]
+    if processes > 1:
+        command += ["--processes", str(processes)]
     with log_path.open("w", encoding="utf-8") as log_file, make_progress_bar(console) as bar:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         task = bar.add_task("train", total=None, phase="starting", loss="-")

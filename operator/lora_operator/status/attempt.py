@@ -62,9 +62,12 @@ def _failed_state(job: dict[str, Any], pods: list[dict[str, Any]]) -> AttemptSta
     exit_code = terminated.get("exitCode")
     detail = (terminated.get("message") or "").strip().splitlines()[-1:] or [""]
     if terminated.get("reason") == "OOMKilled" or exit_code == OOM_EXIT_CODE:
+        # The kernel's OOM killer gives the reason OOMKilled. The trainer itself exits 137 when
+        # CUDA runs out of GPU memory, and its last log line names the cause.
+        cause = "OOMKilled" if terminated.get("reason") == "OOMKilled" else f"exit code 137: {detail[0]}".rstrip(": ")
         return AttemptState(
             phase="Failed", reason="OOMKilled", retryable=True, out_of_memory=True,
-            message="the trainer ran out of memory (OOMKilled, exit code 137)",
+            message=f"the trainer ran out of memory ({cause})",
         )
     if exit_code == EXIT_INVALID_INPUT:
         return AttemptState(

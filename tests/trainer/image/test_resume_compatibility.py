@@ -51,8 +51,8 @@ def test_halved_batch_resumes_with_warning(tmp_path: Path, caplog: pytest.LogCap
         result = make_trainer(config, records, run_dir=tmp_path / "run", work_dir=tmp_path / "work").run()
     assert result.resumed_from == 2
     assert result.global_step == 6
-    assert "written with batchSize 2 and gradientAccumulation 1" in caplog.text
-    assert "uses batchSize 1 and gradientAccumulation 2 (the current config wins)" in caplog.text
+    assert "written with batchSize 2, gradientAccumulation 1 and 1 training process(es)" in caplog.text
+    assert "uses batchSize 1, gradientAccumulation 2 and 1 training process(es) (the current settings win)" in caplog.text
 
 
 def test_png_metadata_change_resumes(tmp_path: Path) -> None:

@@ -66,6 +66,15 @@ def test_oom_is_retryable():
     assert state.reason == "OOMKilled"
     assert state.out_of_memory
     assert state.retryable
+    assert state.message == "the trainer ran out of memory (OOMKilled)"
+
+
+def test_gpu_out_of_memory_exit_halves_batch():
+    # The trainer exits 137 itself when CUDA runs out of memory; the container reason stays Error.
+    state = observe_attempt(job([("Failed", "BackoffLimitExceeded")]), [pod("Failed", 137, "Error")])
+    assert state.reason == "OOMKilled"
+    assert state.out_of_memory
+    assert "exit code 137: no images were accepted" in state.message
 
 
 def test_invalid_input_is_final():

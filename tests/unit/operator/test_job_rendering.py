@@ -102,9 +102,15 @@ def test_credentials_come_from_secret():
     assert secret_keys["AWS_SECRET_ACCESS_KEY"] == {"name": "my-s3", "key": "AWS_SECRET_ACCESS_KEY"}
 
 
-def test_multi_gpu_uses_accelerate():
+def test_multi_gpu_starts_one_process_per_gpu():
     command = render(make_spec(resources={"gpus": 4}))["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert command[:4] == ["accelerate", "launch", "--num_processes", "4"]
+    assert command[0] == "lora-train"
+    assert command[-2:] == ["--processes", "4"]
+
+
+def test_single_gpu_runs_one_process():
+    command = render(make_spec(resources={"gpus": 1}))["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--processes" not in command
 
 
 def test_config_map_holds_overridden_config():

@@ -9,15 +9,16 @@ import re
 CPU_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
 
 
-def cpu_thread_count(cpu_quantity: str) -> int:
+def cpu_thread_count(cpu_quantity: str, *, processes: int = 1) -> int:
     """Return the intra-op thread count for a Kubernetes CPU quantity such as "4", "2.5" or "500m".
 
-    It is the whole CPUs of the quantity (at least 1), capped by the CPUs this process may
-    run on. Threads beyond the CPU limit would only wait on each other.
+    It is the whole CPUs of the quantity, capped by the CPUs this process may run on and
+    divided among the training ``processes``, and at least 1. Threads beyond the CPU limit
+    would only wait on each other.
     """
     match = CPU_QUANTITY.match(cpu_quantity.strip())
     if match is None:
         raise ValueError(f"invalid CPU quantity {cpu_quantity!r}: use a number of CPUs such as 4 or millicores such as 500m")
     cpus = float(match.group(1)) / (1000 if match.group(2) else 1)
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(math.floor(cpus), available))
+    return max(1, min(math.floor(cpus), available) // processes)

@@ -15,6 +15,7 @@ import torch
 
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, capture_rng_state
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.image.dataset import TrainingData
 from lora_trainer.image.metrics import LossEma, Throughput
 from lora_trainer.image.models import TrainingModels, lora_state_dict
@@ -78,6 +79,7 @@ class TrainingLoop:
         device: torch.device,
         log: logging.Logger,
         checkpoint_metadata: Callable[[], dict[str, Any]],
+        processes: Processes = SINGLE_PROCESS,
     ) -> None:
         self.spec = config.spec
         self.training = config.spec.training
@@ -86,6 +88,9 @@ class TrainingLoop:
         self.checkpoints, self.store, self.progress = checkpoints, store, progress
         self.device, self.log = device, log
         self.checkpoint_metadata = checkpoint_metadata
+        self.processes = processes
+        # Each optimiser step trains accumulation micro-batches in every process.
+        self.micro_batches_per_step = self.training.gradient_accumulation * processes.world_size
         self.throughput = Throughput()
         self.timings = {"train": 0.0, "checkpoints": 0.0, "previews": 0.0}
         captions = [record.caption for record in data.records]
@@ -95,7 +100,8 @@ class TrainingLoop:
         """Run steps until the total; return True when a stop request ended them early.
 
         A stop request is honoured between optimiser steps, after a checkpoint of the last
-        finished step. No checkpoint is written when no step has been trained yet.
+        finished step. No checkpoint is written when no step has been trained yet. A stop
+        request to any training process stops all of them at the same step.
         """
         state = self.state
         self.models.unet.train()
@@ -106,7 +112,7 @@ class TrainingLoop:
             epoch=state.position.epochs_begun(), force=True,
         )
         while state.global_step < self.total_steps:
-            if stop_event.is_set():
+            if self.processes.any(stop_event.is_set()):
                 if state.global_step == 0:
                     self.log.warning("stop requested before the first step: stopping with nothing to checkpoint")
                     return True
@@ -129,7 +135,7 @@ class TrainingLoop:
 
     def save_checkpoint(self) -> None:
         state = self.state
-        if state.last_checkpoint_step == state.global_step:
+        if state.last_checkpoint_step == state.global_step or not self.processes.is_main:
             return
         started = time.perf_counter()
         metadata = {**self.checkpoint_metadata(), "loop": state.to_json()}
@@ -143,7 +149,7 @@ class TrainingLoop:
 
     def render_previews(self) -> None:
         state = self.state
-        if state.last_preview_step == state.global_step:
+        if state.last_preview_step == state.global_step or not self.processes.is_main:
             return
         started = time.perf_counter()
         keys = render_previews(
@@ -161,11 +167,11 @@ class TrainingLoop:
 
     def _step(self) -> None:
         state = self.state
-        micro_batches = state.position.next_micro_batches(self.training.gradient_accumulation)
+        micro_batches = state.position.next_micro_batches(self.micro_batches_per_step)
         started = time.perf_counter()
         loss = run_optimisation_step(
             micro_batches, step=state.global_step + 1, models=self.models, data=self.data,
-            optimisation=self.optimisation, training=self.training, device=self.device,
+            optimisation=self.optimisation, training=self.training, device=self.device, processes=self.processes,
         )
         seconds = time.perf_counter() - started
         self.timings["train"] += seconds

@@ -30,23 +30,28 @@ def run_identity(config: TrainerConfig, *, dataset_fingerprint: str) -> dict[str
 IDENTITY_SUMMARIES = {"dataset": "the dataset changed (prepared images, captions or buckets)"}
 
 
-def batch_settings(config: TrainerConfig) -> dict[str, int]:
+def batch_settings(config: TrainerConfig, *, processes: int = 1) -> dict[str, int]:
+    """Return the settings that make up a step's batch: batch size, accumulation and training processes."""
     training = config.spec.training
-    return {"batchSize": training.batch_size, "gradientAccumulation": training.gradient_accumulation}
+    return {"batchSize": training.batch_size, "gradientAccumulation": training.gradient_accumulation, "processes": processes}
 
 
 def warn_changed_batch_settings(saved: dict[str, int], current: dict[str, int], *, step: int, log: logging.Logger) -> bool:
     """Log a warning when batch size or accumulation changed since the checkpoint; return whether they did.
 
     The operator halves batchSize and doubles gradientAccumulation after an out-of-memory
-    kill, so these changes are expected. The current config wins.
+    kill, and a resumed attempt may run on another number of GPUs, so these changes are
+    expected. The current config wins. Checkpoints written before the process count was
+    recorded count as one process.
     """
+    saved = {"processes": 1, **saved}
     if saved == current:
         return False
     log.warning(
-        "checkpoint step %d was written with batchSize %d and gradientAccumulation %d; this attempt uses "
-        "batchSize %d and gradientAccumulation %d (the current config wins), so from here on the run "
-        "differs from an uninterrupted one",
-        step, saved["batchSize"], saved["gradientAccumulation"], current["batchSize"], current["gradientAccumulation"],
+        "checkpoint step %d was written with batchSize %d, gradientAccumulation %d and %d training process(es); "
+        "this attempt uses batchSize %d, gradientAccumulation %d and %d training process(es) (the current settings "
+        "win), so from here on the run differs from an uninterrupted one",
+        step, saved["batchSize"], saved["gradientAccumulation"], saved["processes"],
+        current["batchSize"], current["gradientAccumulation"], current["processes"],
     )
     return True

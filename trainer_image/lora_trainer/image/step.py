@@ -7,6 +7,7 @@ import math
 import torch
 
 from lora_operator.api.training_spec import TrainingSpec
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.errors import NonFiniteLossError
 from lora_trainer.image.dataset import TrainingData
 from lora_trainer.image.loss import add_training_noise, diffusion_loss
@@ -25,18 +26,23 @@ def run_optimisation_step(
     optimisation: Optimisation,
     training: TrainingSpec,
     device: torch.device,
+    processes: Processes = SINGLE_PROCESS,
 ) -> float:
     """Train one optimiser step (``step`` counts from 1) and return its mean micro-batch loss.
 
     Every random draw of a micro-batch is seeded from (seed, epoch, batch index): the
     noise, timesteps and VAE posterior sample come from a fresh generator, and the global
     generator that LoRA dropout draws from is reseeded. A run resumed at any step therefore
-    repeats the uninterrupted run's draws exactly. Raises NonFiniteLossError before the
-    optimiser touches the weights when the loss or the gradient norm is NaN or infinite.
+    repeats the uninterrupted run's draws exactly. Each of several ``processes`` trains its
+    share of ``micro_batches``, and the gradients are summed across them, so N processes
+    with gradient accumulation A train the same step as one process with accumulation N*A.
+    Raises NonFiniteLossError before the optimiser touches the weights when the loss or
+    the gradient norm is NaN or infinite.
     """
     scaler = optimisation.grad_scaler
     total = 0.0
-    for micro_batch in micro_batches:
+    non_finite: float | None = None
+    for micro_batch in processes.own_share(micro_batches):
         position = (micro_batch.epoch, micro_batch.batch_index)
         torch.manual_seed(derive_seed(training.seed, DROPOUT, *position))
         generator = torch.Generator(device=device).manual_seed(derive_seed(training.seed, NOISE, *position))
@@ -57,11 +63,18 @@ def run_optimisation_step(
         )
         value = loss.item()
         if not math.isfinite(value):
-            raise NonFiniteLossError(non_finite_message(f"the loss is {value}", step=step, optimisation=optimisation, training=training))
+            non_finite = value
+            break
         scaled = loss / len(micro_batches)
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         total += value
 
+    # Every process learns of a NaN loss on any of them, so all stop at this step together.
+    total, failed = processes.sum_values([total, 0.0 if non_finite is None else 1.0])
+    if failed:
+        problem = f"the loss is {non_finite}" if non_finite is not None else "the loss is not finite in another training process"
+        raise NonFiniteLossError(non_finite_message(problem, step=step, optimisation=optimisation, training=training))
+    processes.sum_gradients(optimisation.parameters)
     apply_update(optimisation, training=training, step=step, describe=non_finite_message)
     return total / len(micro_batches)
 

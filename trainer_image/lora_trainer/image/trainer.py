@@ -14,6 +14,7 @@ from diffusers import StableDiffusionPipeline
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, check_run_identity, restore_rng_state, step_folder
 from lora_trainer.data.records import ImageRecord
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.image.cpu_threads import cpu_thread_count
 from lora_trainer.image.dataset import TrainingData, dataset_fingerprint, validate_records
 from lora_trainer.image.latent_cache import CACHE_FOLDER, EncodingCache, model_cache_key
@@ -63,8 +64,10 @@ class ImageLoraTrainer:
         device: torch.device,
         log: logging.Logger | None = None,
         stop_event: threading.Event | None = None,
+        processes: Processes = SINGLE_PROCESS,
     ) -> None:
         self.config = config
+        self.processes = processes
         self.records = records
         self.store = store
         self.progress = progress
@@ -98,7 +101,9 @@ class ImageLoraTrainer:
         self._set_cpu_threads()
 
         training = self.config.spec.training
-        models = load_training_models(config=self.config, device=self.device, log=self.log, seed=training.seed)
+        # The main process fills the model cache first, so the others read it instead of downloading too.
+        with self.processes.main_first():
+            models = load_training_models(config=self.config, device=self.device, log=self.log, seed=training.seed)
         self.timings["loadModels"] = time.perf_counter() - started
         started = time.perf_counter()
         data = TrainingData(
@@ -106,7 +111,9 @@ class ImageLoraTrainer:
             cached=training.cache_latents, device=self.device,
         )
         if training.cache_latents:
-            data.encode_all(EncodingCache(models=models, folder=self._cache_folder(models), log=self.log), log=self.log)
+            # The main process fills the cache in the shared work folder; the others then read it.
+            with self.processes.main_first():
+                data.encode_all(EncodingCache(models=models, folder=self._cache_folder(models), log=self.log), log=self.log)
         else:
             self.log.info("training.cacheLatents is false: images and captions are encoded at every step")
         self.timings["encode"] = time.perf_counter() - started
@@ -151,7 +158,8 @@ class ImageLoraTrainer:
         state = self._initial_state(sampler, sample_buckets)
         total = total_steps(
             global_step=state.global_step, position=state.position, sampler=sampler,
-            accumulation=training.gradient_accumulation, max_steps=training.max_steps, epochs=training.epochs,
+            accumulation=training.gradient_accumulation * self.processes.world_size,
+            max_steps=training.max_steps, epochs=training.epochs,
         )
         optimisation = build_optimisation(models=self.models, training=training, total_steps=total)
         if self.checkpoint is not None:
@@ -160,7 +168,7 @@ class ImageLoraTrainer:
         return TrainingLoop(
             config=self.config, models=self.models, data=self.data, optimisation=optimisation, sampler=sampler,
             state=state, total_steps=total, checkpoints=self.checkpoints, store=self.store, progress=self.progress,
-            device=self.device, log=self.log, checkpoint_metadata=self._checkpoint_metadata,
+            device=self.device, log=self.log, checkpoint_metadata=self._checkpoint_metadata, processes=self.processes,
         )
 
     def _initial_state(self, sampler: BucketBatchSampler, sample_buckets: list[tuple[int, int]]) -> LoopState:
@@ -170,14 +178,21 @@ class ImageLoraTrainer:
         load_lora_state_dict(self.models, self.checkpoint.adapter)
         state = LoopState.from_json(metadata["loop"], step=self.checkpoint.step)
         saved_settings = metadata["batchSettings"]
-        warn_changed_batch_settings(saved_settings, batch_settings(self.config), step=self.checkpoint.step, log=self.log)
+        warn_changed_batch_settings(
+            saved_settings, batch_settings(self.config, processes=self.processes.world_size),
+            step=self.checkpoint.step, log=self.log,
+        )
         if saved_settings["batchSize"] != sampler.batch_size:
             state.position = state.position.rebatched(sampler=sampler, sample_buckets=sample_buckets)
         self.log.info("resuming from step %d (epoch %d, batch %d)", state.global_step, state.position.epoch, state.position.batch_index)
         return state
 
     def _checkpoint_metadata(self) -> dict:
-        return {"runIdentity": self._identity, "batchSettings": batch_settings(self.config), "cpuThreads": self.cpu_threads}
+        return {
+            "runIdentity": self._identity,
+            "batchSettings": batch_settings(self.config, processes=self.processes.world_size),
+            "cpuThreads": self.cpu_threads,
+        }
 
     def _cache_folder(self, models: TrainingModels) -> Path:
         spec = self.config.spec
@@ -191,7 +206,7 @@ class ImageLoraTrainer:
         if self.device.type != "cpu":
             return
         saved = self.checkpoint.metadata.get("cpuThreads") if self.checkpoint else None
-        count = saved or cpu_thread_count(self.config.spec.resources.cpu)
+        count = saved or cpu_thread_count(self.config.spec.resources.cpu, processes=self.processes.world_size)
         self._threads_before = torch.get_num_threads()
         torch.set_num_threads(count)
         self.cpu_threads = count

@@ -13,6 +13,7 @@ import torch
 
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, capture_rng_state
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.image.metrics import LossEma, Throughput
 from lora_trainer.image.optim import Optimisation
 from lora_trainer.image.plan import DataPosition
@@ -93,8 +94,12 @@ class TextTrainingLoop:
         device: torch.device,
         log: logging.Logger,
         checkpoint_metadata: Callable[[], dict[str, Any]],
+        processes: Processes = SINGLE_PROCESS,
     ) -> None:
         self.spec, self.training = config.spec, config.spec.training
+        self.processes = processes
+        # Each optimiser step trains accumulation micro-batches in every process.
+        self.micro_batches_per_step = self.training.gradient_accumulation * processes.world_size
         self.parts, self.state, self.total_steps = parts, state, total_steps
         self.checkpoints, self.store, self.progress = checkpoints, store, progress
         self.device, self.log = device, log
@@ -104,12 +109,15 @@ class TextTrainingLoop:
         self.timings = {"train": 0.0, "evaluation": 0.0, "checkpoints": 0.0, "previews": 0.0}
 
     def train(self, stop_event: threading.Event) -> bool:
-        """Run steps until the total; return True when a stop request ended it early (after a checkpoint)."""
+        """Run steps until the total; return True when a stop request ended it early (after a checkpoint).
+
+        A stop request to any training process stops all of them at the same step.
+        """
         state = self.state
         self.parts.models.model.train()
         self.log.info("training steps %d to %d", state.global_step + 1, self.total_steps)
         while state.global_step < self.total_steps:
-            if stop_event.is_set():
+            if self.processes.any(stop_event.is_set()):
                 self.log.warning("stop requested: checkpointing at step %d and stopping", state.global_step)
                 if state.global_step > 0:
                     self.save_checkpoint()
@@ -137,7 +145,8 @@ class TextTrainingLoop:
 
     def run_evaluation(self) -> None:
         state = self.state
-        if state.last_eval_step() == state.global_step:
+        # NOTE: only the main process evaluates, and the other processes wait for it at the next step.
+        if state.last_eval_step() == state.global_step or not self.processes.is_main:
             return
         started = time.perf_counter()
         result = evaluate(self.parts.models, self.parts.data.eval, batch_size=self.training.batch_size, device=self.device)
@@ -148,6 +157,8 @@ class TextTrainingLoop:
 
     def render_previews(self) -> None:
         state = self.state
+        if not self.processes.is_main:
+            return
         if state.preview_keys and state.preview_keys[-1].endswith(f"step-{state.global_step:06d}.jsonl"):
             return
         started = time.perf_counter()
@@ -162,7 +173,7 @@ class TextTrainingLoop:
 
     def save_checkpoint(self) -> None:
         state = self.state
-        if state.last_checkpoint_step == state.global_step:
+        if state.last_checkpoint_step == state.global_step or not self.processes.is_main:
             return
         started = time.perf_counter()
         metadata = {**self.checkpoint_metadata(), "loop": state.to_json()}
@@ -176,11 +187,11 @@ class TextTrainingLoop:
 
     def _step(self) -> None:
         state = self.state
-        micro_batches = state.position.next_micro_batches(self.training.gradient_accumulation)
+        micro_batches = state.position.next_micro_batches(self.micro_batches_per_step)
         started = time.perf_counter()
         result = run_text_step(
             micro_batches, step=state.global_step + 1, models=self.parts.models, samples=self.parts.data.train,
-            optimisation=self.parts.optimisation, training=self.training, device=self.device,
+            optimisation=self.parts.optimisation, training=self.training, device=self.device, processes=self.processes,
         )
         seconds = time.perf_counter() - started
         self.timings["train"] += seconds

@@ -11,6 +11,7 @@ import torch
 
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, check_run_identity, restore_rng_state, step_folder
+from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.image.cpu_threads import cpu_thread_count
 from lora_trainer.image.loop import stop_signal
 from lora_trainer.image.plan import DataPosition, total_steps
@@ -63,8 +64,10 @@ class TextLoraTrainer:
         device: torch.device,
         log: logging.Logger | None = None,
         stop_event: threading.Event | None = None,
+        processes: Processes = SINGLE_PROCESS,
     ) -> None:
         self.config, self.models, self.data = config, models, data
+        self.processes = processes
         self.prompts, self.chat_previews = prompts, chat_previews
         self.store, self.progress, self.device = store, progress, device
         self.log = log or logging.getLogger(__name__)
@@ -112,7 +115,8 @@ class TextLoraTrainer:
         state = self._initial_state(checkpoint, sampler=sampler, buckets=buckets)
         total = total_steps(
             global_step=state.global_step, position=state.position, sampler=sampler,
-            accumulation=training.gradient_accumulation, max_steps=training.max_steps, epochs=training.epochs,
+            accumulation=training.gradient_accumulation * self.processes.world_size,
+            max_steps=training.max_steps, epochs=training.epochs,
         )
         optimisation = build_text_optimisation(models=self.models, training=training, total_steps=total)
         if checkpoint is not None:
@@ -123,7 +127,7 @@ class TextLoraTrainer:
         return TextTrainingLoop(
             config=self.config, parts=parts, state=state, total_steps=total, checkpoints=self.checkpoints,
             store=self.store, progress=self.progress, device=self.device, log=self.log,
-            checkpoint_metadata=self._checkpoint_metadata,
+            checkpoint_metadata=self._checkpoint_metadata, processes=self.processes,
         )
 
     def _initial_state(self, checkpoint: Checkpoint | None, *, sampler: BucketBatchSampler, buckets: list) -> TextLoopState:
@@ -132,21 +136,26 @@ class TextLoraTrainer:
         load_trainable_state_dict(self.models.model, checkpoint.adapter)
         state = TextLoopState.from_json(checkpoint.metadata["loop"], step=checkpoint.step)
         saved_settings = checkpoint.metadata["batchSettings"]
-        warn_changed_batch_settings(saved_settings, batch_settings(self.config), step=checkpoint.step, log=self.log)
+        current_settings = batch_settings(self.config, processes=self.processes.world_size)
+        warn_changed_batch_settings(saved_settings, current_settings, step=checkpoint.step, log=self.log)
         if saved_settings["batchSize"] != sampler.batch_size:
             state.position = state.position.rebatched(sampler=sampler, sample_buckets=buckets)
         self.log.info("resuming from step %d (epoch %d, batch %d)", state.global_step, state.position.epoch, state.position.batch_index)
         return state
 
     def _checkpoint_metadata(self) -> dict:
-        return {"runIdentity": self.identity, "batchSettings": batch_settings(self.config), "cpuThreads": self.cpu_threads}
+        return {
+            "runIdentity": self.identity,
+            "batchSettings": batch_settings(self.config, processes=self.processes.world_size),
+            "cpuThreads": self.cpu_threads,
+        }
 
     def _set_cpu_threads(self, checkpoint: Checkpoint | None) -> int | None:
         """Fix the CPU thread count (the checkpoint's when resuming); return the count to restore afterwards."""
         if self.device.type != "cpu":
             return None
         saved = checkpoint.metadata.get("cpuThreads") if checkpoint else None
-        count = saved or cpu_thread_count(self.config.spec.resources.cpu)
+        count = saved or cpu_thread_count(self.config.spec.resources.cpu, processes=self.processes.world_size)
         before = torch.get_num_threads()
         torch.set_num_threads(count)
         self.cpu_threads = count
