@@ -117,8 +117,9 @@ def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegi
     registry = kopf.OperatorRegistry()
     operator_settings = reconciler.settings
 
+    # The handlers are coroutines: they only queue a key, which needs no thread of kopf's executor.
     @kopf.on.event(API_GROUP, API_VERSION, PLURAL, registry=registry)
-    def training_changed(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
+    async def training_changed(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
         if event.get("type") == "DELETED":
             reconciler.metrics.forget(namespace, name)
             return
@@ -134,13 +135,13 @@ def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegi
             work.add(namespace, name, urgent=not status.get("jobName"))
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
-    def job_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
+    async def job_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
         owner = annotations.get(ANNOTATION_TRAINING_NAME)
         if owner:
             work.add(namespace, owner)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
-    def pod_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
+    async def pod_changed(namespace: str, annotations: dict[str, str], **_: Any) -> None:
         owner = annotations.get(ANNOTATION_TRAINING_NAME)
         if owner:
             work.add(namespace, owner)
@@ -164,6 +165,9 @@ def build_registry(reconciler: Reconciler, work: WorkQueue) -> kopf.OperatorRegi
         settings.watching.connect_timeout = 30
         settings.networking.request_timeout = 30
         settings.execution.max_workers = 16
+        # kopf waits this long for more events of an object before it handles them. The work
+        # queue merges events anyway, so a short window only cuts the latency of a new training.
+        settings.batching.batch_window = 0.01
         if operator_settings.namespaces:
             # A namespaced installation may not list namespaces or CRDs cluster-wide.
             settings.scanning.disabled = True

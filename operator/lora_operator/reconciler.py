@@ -145,7 +145,9 @@ class _Pass:
     ) -> dict[str, Any] | None:
         """Return the attempt's Job, creating it and its config snapshot when missing."""
         name = job_name(self.ref.name, attempt)
-        job = self.kube.get_job(self.ref.namespace, name)
+        # When the status names no Job of this attempt, the Job is created without a get first. If an
+        # earlier pass created it but stopped before its status write, the create raises AlreadyExists.
+        job = self.kube.get_job(self.ref.namespace, name) if self.status.get("jobName") == name else None
         if job is None:
             config = trainer_config(self.ref, spec, attempt=attempt, overrides=overrides, settings=self.settings)
             try:
