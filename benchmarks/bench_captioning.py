@@ -1,12 +1,14 @@
 """Images per second of the captioning stage against a bare batched encode_image (the floor).
 
-The stage covers reading the PNGs, preprocessing, encoding and tagging (caption_records'
-tagging_seconds; model loading is excluded). The floor encodes the same images, preprocessed
+The stage covers reading the images, preprocessing, encoding and tagging (caption_records'
+tagging_seconds; model loading is excluded). As in a run, it reads the smaller captioning
+copies that data preparation writes, unless --no-caption-copies makes it read the PNGs. The floor encodes the same images, preprocessed
 in memory beforehand, in batches of the same size. A ratio near 1 means reading and
 preprocessing are hidden behind encoding.
 
     python benchmarks/bench_captioning.py [--photos DIR] [--count 128] [--batch-size 32]
         [--resolution 512] [--rounds 3] [--workers 0 1 2] [--device cpu] [--arch ViT-B-32]
+        [--no-caption-copies]
 
 Inputs are the sample photos that the tests use (tests/datasets.py), converted to RGB PNGs
 with a short side of --resolution pixels and repeated up to --count files, as the data
@@ -33,8 +35,10 @@ from PIL import Image
 
 from lora_operator.api.training_spec import CaptioningSpec
 from lora_trainer.captioning import caption_records
+from lora_trainer.captioning.captioner import CAPTION_IMAGE_SIDE
 from lora_trainer.captioning.clip_loader import load_clip
 from lora_trainer.captioning.image_batches import default_worker_count
+from lora_trainer.data.images import write_caption_image
 from lora_trainer.data.records import ImageRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +53,10 @@ def default_photos_dir() -> Path:
 
 
 def prepare_pngs(photos: Path, folder: Path, *, count: int, resolution: int) -> list[Path]:
-    """Write ``count`` RGB PNGs with a short side of ``resolution`` pixels, cycling through the photos."""
+    """Write ``count`` RGB PNGs with a short side of ``resolution`` pixels, cycling through the photos.
+
+    Each PNG gets the captioning copy that data preparation writes, as NAME.caption.ppm.
+    """
     sources = sorted(path for path in photos.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
     paths = []
     for index in range(count):
@@ -59,8 +66,14 @@ def prepare_pngs(photos: Path, folder: Path, *, count: int, resolution: int) -> 
         resized = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.LANCZOS)
         path = folder / f"image-{index:04d}.png"
         resized.save(path)
+        if min(resized.size) > CAPTION_IMAGE_SIDE:
+            write_caption_image(resized, caption_copy(path), side=CAPTION_IMAGE_SIDE)
         paths.append(path)
     return paths
+
+
+def caption_copy(path: Path) -> Path:
+    return path.with_suffix(".caption.ppm")
 
 
 def random_arch_uri(arch: str, folder: Path) -> str:
@@ -76,11 +89,16 @@ def random_arch_uri(arch: str, folder: Path) -> str:
     return folder.as_uri()
 
 
-def stage_rate(paths: list[Path], spec: CaptioningSpec, *, workers: int | None, device: str) -> float:
+def stage_rate(
+    paths: list[Path], spec: CaptioningSpec, *, workers: int | None, device: str, caption_copies: bool
+) -> float:
     """Return the images per second of caption_records' tagging in one run."""
     quiet = logging.getLogger("bench_captioning.quiet")
     quiet.setLevel(logging.ERROR)
-    records = [ImageRecord(name=path.name, source_uri=path.as_uri(), image_path=path) for path in paths]
+    records = []
+    for path in paths:
+        copy = caption_copy(path) if caption_copies and caption_copy(path).is_file() else None
+        records.append(ImageRecord(name=path.name, source_uri=path.as_uri(), image_path=path, caption_image_path=copy))
     stats = caption_records(records, spec, device=device, num_workers=workers, log=quiet)
     return stats.images_per_second
 
@@ -123,6 +141,8 @@ def main() -> None:
                         help="DataLoader worker counts to compare (default: 0 and the captioning default).")
     parser.add_argument("--device", default="cpu", help="Torch device for both measurements (default cpu).")
     parser.add_argument("--arch", default="", help="Random-weight open_clip architecture instead of builtin://tiny-clip.")
+    parser.add_argument("--no-caption-copies", action="store_true",
+                        help="Read the prepared PNGs instead of the smaller captioning copies.")
     arguments = parser.parse_args()
 
     photos = (arguments.photos or default_photos_dir()).resolve()
@@ -138,9 +158,10 @@ def main() -> None:
         spec = CaptioningSpec(model=model, batch_size=arguments.batch_size)
         print(f"model: {arguments.arch + ' (random weights)' if arguments.arch else model}, {len(paths)} PNGs "
               f"with a {arguments.resolution}-px short side, batch {arguments.batch_size}, "
-              f"median of {arguments.rounds} rounds")
+              f"median of {arguments.rounds} rounds, reading the "
+              f"{'PNGs' if arguments.no_caption_copies else 'captioning copies'}")
 
-        worker_counts = arguments.workers or [0, default_worker_count()]
+        worker_counts = arguments.workers or sorted({0, default_worker_count(arguments.device)})
         floor = Floor(paths, spec, device=arguments.device)
         floor_rates: list[float] = []
         stage_rates: dict[int, list[float]] = {workers: [] for workers in worker_counts}
@@ -148,7 +169,9 @@ def main() -> None:
         for _ in range(arguments.rounds):
             floor_rates.append(floor.rate())
             for workers in worker_counts:
-                stage_rates[workers].append(stage_rate(paths, spec, workers=workers, device=arguments.device))
+                stage_rates[workers].append(stage_rate(
+                    paths, spec, workers=workers, device=arguments.device, caption_copies=not arguments.no_caption_copies
+                ))
 
         floor_median = statistics.median(floor_rates)
         print(f"floor (encode_image on preprocessed tensors): {floor_median:8.1f} images/s")

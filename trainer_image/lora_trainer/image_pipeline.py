@@ -14,6 +14,7 @@ import torch
 
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.captioning import caption_records
+from lora_trainer.captioning.captioner import CAPTION_IMAGE_SIDE
 from lora_trainer.data.manifest import dataset_hash, write_manifest
 from lora_trainer.data.prepare import NoUsableImagesError, prepare_image_dataset
 from lora_trainer.data.records import ImageRecord
@@ -115,6 +116,7 @@ def _prepare_and_caption(
         records = prepare_image_dataset(
             spec.dataset, work_dir=work_dir / "prepared", base_dir=base_dir,
             s3_endpoint=output.s3_endpoint, s3_secure=output.s3_secure, s3_region=output.s3_region, log=log,
+            caption_image_side=CAPTION_IMAGE_SIDE if spec.captioning.enabled else None,
         )
     except NoUsableImagesError as error:
         # The manifest shows why each file was skipped, which is what the user needs to fix the data.

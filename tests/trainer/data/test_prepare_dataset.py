@@ -125,3 +125,33 @@ def test_background_colour_used(tmp_path: Path) -> None:
         pixels = np.asarray(image)
     # 35% opacity over black: no channel can exceed about 35% of 255.
     assert pixels.max() <= 100
+
+
+def test_caption_copy_written_for_large_images(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "photos", {name: PHOTOS_DIR / name for name in ("coffee.png", "rocket.jpg")})
+    spec = DatasetSpec(sources=[{"uri": folder.as_uri()}], resolution=512)
+
+    records = prepare_image_dataset(spec, work_dir=tmp_path / "work", base_dir=tmp_path, caption_image_side=256)
+
+    for record in records:
+        assert record.caption_image_path is not None, record.name
+        with Image.open(record.caption_image_path) as copy, Image.open(record.image_path) as bucket_image:
+            assert copy.format == "PPM"
+            assert min(copy.size) == 256
+            # The copy keeps the bucket's aspect ratio, within rounding.
+            assert abs(copy.size[0] / copy.size[1] - bucket_image.size[0] / bucket_image.size[1]) < 0.01
+
+
+def test_no_caption_copy_when_small_or_off(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "photos", {"coffee.png": PHOTOS_DIR / "coffee.png"})
+    small = DatasetSpec(sources=[{"uri": folder.as_uri()}], resolution=128)
+    large = DatasetSpec(sources=[{"uri": folder.as_uri()}], resolution=512)
+
+    (small_record,) = prepare_image_dataset(small, work_dir=tmp_path / "small", base_dir=tmp_path, caption_image_side=256)
+    (off_record,) = prepare_image_dataset(large, work_dir=tmp_path / "off", base_dir=tmp_path)
+
+    assert small_record.accepted
+    assert small_record.caption_image_path is None
+    assert off_record.accepted
+    assert off_record.caption_image_path is None
+    assert not list((tmp_path / "off").rglob("*.ppm"))

@@ -19,6 +19,9 @@ from lora_trainer.data.records import ImageRecord
 
 # Digits kept of each tag probability in the records (and so in the manifest).
 PROBABILITY_DIGITS = 4
+# Short side of the copy of each image that data preparation writes for captioning. Captioning
+# reads the copy for models whose input is at most this size (ViT-B-32 takes 224 pixels).
+CAPTION_IMAGE_SIDE = 256
 
 
 @dataclass
@@ -106,10 +109,11 @@ def _tag_records(
     text_embeddings = tag_text_embeddings(clip.model, clip.tokenizer, vocabulary, model_key=clip.key, device=device)
     logit_scale = model_logit_scale(clip.model)
 
+    input_side = model_input_side(clip.model)
     tagging_started = time.perf_counter()
     batches = iterate_image_batches(
-        [record.image_path for record in pending], clip.preprocess, batch_size=spec.batch_size,
-        num_workers=num_workers, pin_memory=device.startswith("cuda"),
+        [caption_input_path(record, input_side) for record in pending], clip.preprocess, batch_size=spec.batch_size,
+        num_workers=num_workers, device=device,
     )
     for batch in batches:
         for position, message in batch.failures:
@@ -130,6 +134,22 @@ def _tag_records(
     stats.tagging_seconds = time.perf_counter() - tagging_started
     if stats.captioned:
         stats.images_per_second = stats.captioned / stats.tagging_seconds
+
+
+def model_input_side(model: torch.nn.Module) -> int | None:
+    """Return the larger side in pixels of the images the open_clip model encodes, or None when unknown."""
+    size = getattr(getattr(model, "visual", None), "image_size", None)
+    if isinstance(size, int):
+        return size
+    if isinstance(size, (tuple, list)) and size:
+        return max(size)
+    return None
+
+
+def caption_input_path(record: ImageRecord, input_side: int | None) -> Path:
+    """Return the captioning copy of the record's image when it is large enough for the model, else the image."""
+    fits = input_side is not None and input_side <= CAPTION_IMAGE_SIDE
+    return record.caption_image_path if fits and record.caption_image_path is not None else record.image_path
 
 
 def _leave_untagged(record: ImageRecord, trigger_word: str) -> None:

@@ -61,8 +61,15 @@ def _limit_worker_threads(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def default_worker_count() -> int:
-    """Return the DataLoader workers to use: half the CPUs, at least 1 and at most 4."""
+def default_worker_count(device: str) -> int:
+    """Return the DataLoader workers to use: none on the CPU, else half the CPUs, at least 1 and at most 4.
+
+    On the CPU the encoder already runs on every core, so a worker process only takes cores
+    from it. The bench_captioning benchmark measured 0.93x of the bare encoder with no worker
+    and 0.82x with one (ViT-B-32, 2 cores).
+    """
+    if not device.startswith("cuda"):
+        return 0
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
@@ -72,15 +79,16 @@ def iterate_image_batches(
     *,
     batch_size: int,
     num_workers: int | None = None,
-    pin_memory: bool = False,
+    device: str = "cpu",
 ) -> Iterator[ImageBatch]:
     """Yield the images at ``paths`` preprocessed, in order, ``batch_size`` at a time.
 
-    With more than one batch, worker processes read and preprocess the next batches while the
-    caller encodes the current one. A single batch is read in this process, because starting
-    workers would cost more than it saves.
+    Worker processes (by default only when ``device`` is a GPU) read and preprocess the next
+    batches while the caller encodes the current one. A single batch is always read in this
+    process, because starting workers would cost more than it saves. Batches are pinned for
+    a CUDA ``device``.
     """
-    workers = default_worker_count() if num_workers is None else num_workers
+    workers = default_worker_count(device) if num_workers is None else num_workers
     if len(paths) <= batch_size:
         workers = 0
     loader = DataLoader(
@@ -89,7 +97,7 @@ def iterate_image_batches(
         shuffle=False,
         num_workers=workers,
         collate_fn=_collate,
-        pin_memory=pin_memory,
+        pin_memory=device.startswith("cuda"),
         worker_init_fn=_limit_worker_threads if workers else None,
         prefetch_factor=PREFETCH_BATCHES if workers else None,
     )

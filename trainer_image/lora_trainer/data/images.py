@@ -70,9 +70,13 @@ class ConversionSettings:
     max_file_bytes: int
     background: tuple[int, int, int]
     output_dir: Path
+    caption_image_side: int | None = None
+    """Short side in pixels of the captioning copy of each image larger than that; None writes none."""
 
     @classmethod
-    def from_spec(cls, spec: DatasetSpec, *, output_dir: Path) -> ConversionSettings:
+    def from_spec(
+        cls, spec: DatasetSpec, *, output_dir: Path, caption_image_side: int | None = None
+    ) -> ConversionSettings:
         if spec.bucketing:
             buckets = tuple(build_buckets(resolution=spec.resolution, max_aspect_ratio=spec.max_aspect_ratio))
         else:
@@ -85,6 +89,7 @@ class ConversionSettings:
             max_file_bytes=spec.max_file_bytes,
             background=parse_hex_colour(spec.background),
             output_dir=output_dir,
+            caption_image_side=caption_image_side,
         )
 
 
@@ -145,7 +150,23 @@ def check_and_convert(record: ImageRecord, path: Path, settings: ConversionSetti
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     record.image_path = settings.output_dir / f"{record.sha256}.png"
     fitted.save(record.image_path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    side = settings.caption_image_side
+    if side is not None and min(fitted.size) > side:
+        record.caption_image_path = write_caption_image(fitted, settings.output_dir / f"{record.sha256}.caption.ppm", side=side)
     return record
+
+
+def write_caption_image(image: Image.Image, path: Path, *, side: int) -> Path:
+    """Save ``image`` scaled to a short side of ``side`` pixels as an uncompressed PPM, and return ``path``.
+
+    Captioning models read inputs of about 224 pixels, and decoding a 512-pixel PNG takes
+    several milliseconds, so captioning reads this copy instead. A PPM reads back without
+    any decompression.
+    """
+    scale = side / min(image.size)
+    size = (max(side, round(image.width * scale)), max(side, round(image.height * scale)))
+    image.resize(size, Image.Resampling.BICUBIC, reducing_gap=REDUCING_GAP).save(path, format="PPM")
+    return path
 
 
 def open_header(path: Path, *, max_pixels: int) -> Image.Image:

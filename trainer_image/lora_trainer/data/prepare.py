@@ -61,11 +61,14 @@ def prepare_image_dataset(
     workers: int = 0,
     parallelism: Parallelism = DEFAULT_PARALLELISM,
     log: logging.Logger | None = None,
+    caption_image_side: int | None = None,
 ) -> list[ImageRecord]:
     """Fetch every source, check and convert each image, and attach sidecar captions.
 
     Returns one record per image file in (source, name) order, accepted or skipped.
-    Accepted images are RGB PNGs at their bucket size under work_dir/images. workers=0
+    Accepted images are RGB PNGs at their bucket size under work_dir/images. With
+    ``caption_image_side``, an image whose short side is larger also gets a copy of
+    that short side for captioning (record.caption_image_path). workers=0
     uses every available core. Raises NoUsableImagesError (an InvalidInputError that
     carries the records, so the caller can still write the manifest) when no image is accepted.
     """
@@ -81,7 +84,7 @@ def prepare_image_dataset(
     )
     fetched = fetch_all(spec, destination=work_dir / "sources", options=options)
     records, paths, sidecars = plan_records(fetched, caption_extension=spec.caption_extension)
-    settings = ConversionSettings.from_spec(spec, output_dir=work_dir / "images")
+    settings = ConversionSettings.from_spec(spec, output_dir=work_dir / "images", caption_image_side=caption_image_side)
     check_images(records, paths, settings=settings, workers=workers, parallelism=parallelism)
     attach_sidecars(records, sidecars, log=log)
 

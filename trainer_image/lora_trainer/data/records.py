@@ -29,6 +29,8 @@ class ImageRecord:
     """(width, height) the image was cropped and resized to for training."""
     image_path: Path | None = None
     """Local RGB PNG at the bucket size, ready to encode; None for skipped files."""
+    caption_image_path: Path | None = None
+    """Smaller uncompressed copy of the bucket image for captioning, when preparation wrote one."""
     caption: str = ""
     caption_source: CaptionSource = "none"
     tags: list[tuple[str, float]] = field(default_factory=list)
@@ -44,4 +46,5 @@ class ImageRecord:
         self.status = "skipped"
         self.reason = reason
         self.image_path = None
+        self.caption_image_path = None
         self.bucket = None
