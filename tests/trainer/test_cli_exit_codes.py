@@ -70,3 +70,11 @@ def test_processes_below_one_rejected(config_path: Path, capsys: pytest.CaptureF
 
     assert exit_info.value.code == 2
     assert "--processes must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_launcher_checks_config_first(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    missing = tmp_path / "missing.yaml"
+
+    assert cli.main(["--config", str(missing), "--processes", "2"]) == 42
+    assert "cannot read trainer config" in caplog.text
+    assert "starting 2 training processes" not in caplog.text

@@ -61,9 +61,13 @@ def _configure_logging(level_name: str) -> None:
     level = logging.getLevelName(level_name.upper())
     rank = os.environ.get("RANK")
     prefix = f"[rank {rank}] " if rank is not None else ""
-    # The workers other than rank 0 repeat rank 0's step lines, so they log warnings and errors only.
-    if rank not in (None, "0") and isinstance(level, int):
-        level = max(level, logging.WARNING)
+    # The workers other than rank 0 repeat rank 0's step lines and progress bars, so they log
+    # warnings and errors only, and tqdm (used by diffusers, transformers and huggingface_hub) stays quiet.
+    if rank not in (None, "0"):
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        if isinstance(level, int):
+            level = max(level, logging.WARNING)
     logging.basicConfig(
         level=level, format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s", stream=sys.stderr
     )
@@ -98,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.processes > 1 and "RANK" not in os.environ:
         from lora_trainer.launch import launch
 
+        # An unreadable or invalid config fails here, before N workers start only to fail the same way.
+        try:
+            load_config(arguments.config)
+        except InvalidInputError as error:
+            log.error("%s", error)
+            return EXIT_INVALID_INPUT
         return launch(_worker_arguments(arguments), processes=arguments.processes, log=log)
 
     stop_event = threading.Event()

@@ -138,7 +138,7 @@ class WorkerGroup:
 
 def launch(worker_arguments: Sequence[str], *, processes: int, log: logging.Logger) -> int:
     """Run ``processes`` trainer workers with ``worker_arguments`` and return the pod's exit code."""
-    log.info("starting %d trainer processes, one per GPU", processes)
+    log.info("starting %d training processes: one per GPU, or on the CPU over gloo when no GPU is used", processes)
     command = [sys.executable, "-m", "lora_trainer.cli", *worker_arguments]
     group = WorkerGroup(command, processes=processes, log=log)
 

@@ -81,7 +81,7 @@ def run_local(training: LoRATraining, options: LocalRunOptions, *, console: Cons
     log_path = config_path.with_name(f"trainer-attempt-{attempt}.log")
     console.print(f"Run folder {store.uri()}\nTrainer log {log_path}")
 
-    # resources.gpus > 1 trains data-parallel on that many GPUs of this machine, as in a Job.
+    # resources.gpus > 1 trains data-parallel on that many GPUs of this machine (CPU processes without one), as in a Job.
     processes = training.spec.resources.gpus if options.device != "cpu" else 1
     exit_code = _supervise(
         config_path, options=options, processes=max(processes, 1), store=store, log_path=log_path, console=console
@@ -134,15 +134,24 @@ def _supervise(
                 _refresh(bar, task, read_progress(store))
                 time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
-            console.print("Stopping: the trainer checkpoints first, so the next run resumes.")
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop_trainer(process, console)
         _refresh(bar, task, read_progress(store))
     return process.returncode
+
+
+def _stop_trainer(process: subprocess.Popen, console: Console) -> None:
+    """Ask the trainer to checkpoint and stop, and give it the grace period before killing it."""
+    # A second Ctrl-C would otherwise interrupt the wait with a traceback while the checkpoint is written.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        console.print("Stopping: the trainer checkpoints first, so the next run resumes.")
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _refresh(bar, task, progress: dict | None) -> None:  # noqa: ANN001 - rich types

@@ -212,7 +212,7 @@ class ImageLoraTrainer:
         self.cpu_threads = count
         # CPU float reductions split work by thread, so the thread count changes the last bits of the results.
         source = "the checkpoint's count, so the resumed steps repeat exactly" if saved else "from resources.cpu"
-        self.log.info("training on %d CPU threads (%s)", count, source)
+        self.log.info("training on %d CPU thread(s) (%s)", count, source)
 
     def _restore_cpu_threads(self) -> None:
         if self._threads_before is not None:

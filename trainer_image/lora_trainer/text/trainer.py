@@ -160,5 +160,5 @@ class TextLoraTrainer:
         torch.set_num_threads(count)
         self.cpu_threads = count
         # CPU float reductions split work by thread, so the thread count changes the last bits of the results.
-        self.log.info("training on %d CPU threads (%s)", count, "the checkpoint's count" if saved else "from resources.cpu")
+        self.log.info("training on %d CPU thread(s) (%s)", count, "the checkpoint's count" if saved else "from resources.cpu")
         return before
