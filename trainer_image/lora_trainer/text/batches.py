@@ -38,6 +38,26 @@ def collate(samples: list[TokenSample], *, pad_token_id: int, device: torch.devi
     }
 
 
+def forward_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return the model's keyword inputs for a collated batch.
+
+    A batch with packed samples goes without attention_mask. The causal mask of transformers
+    (masking_utils.find_packed_sequence_indices in 5.23) then finds the samples from the
+    restarts of position_ids, so no token attends to another sample of its sequence.
+    Padding needs no mask there, because it comes last and every padding position is 0.
+    """
+    inputs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"]}
+    if not has_packed_samples(batch):
+        inputs["attention_mask"] = batch["attention_mask"]
+    return inputs
+
+
+def has_packed_samples(batch: dict[str, torch.Tensor]) -> bool:
+    """Return whether a row of the batch contains several samples, because its positions restart inside its tokens."""
+    restarts = (batch["position_ids"][:, 1:] == 0) & (batch["attention_mask"][:, 1:] == 1)
+    return bool(restarts.any())
+
+
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Return the summed cross-entropy of every labelled next token, in fp32."""
     shifted_logits = logits[:, :-1, :].reshape(-1, logits.shape[-1]).float()

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from lora_trainer.text.batches import collate, count_targets, token_loss_sum
+from lora_trainer.text.batches import collate, count_targets, forward_inputs, token_loss_sum
 from lora_trainer.text.models import TextModels, autocast_context
 from lora_trainer.text.tokenize import TokenSample
 
@@ -27,10 +27,7 @@ def evaluate(models: TextModels, samples: list[TokenSample], *, batch_size: int,
         with torch.no_grad(), autocast_context(models, device):
             for start in range(0, len(samples), batch_size):
                 batch = collate(samples[start:start + batch_size], pad_token_id=models.pad_token_id, device=device)
-                logits = model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    position_ids=batch["position_ids"], use_cache=False,
-                ).logits
+                logits = model(**forward_inputs(batch), use_cache=False).logits
                 loss_sum += token_loss_sum(logits, batch["labels"]).item()
                 targets += count_targets(batch["labels"])
     finally:

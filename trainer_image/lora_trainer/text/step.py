@@ -13,7 +13,7 @@ from lora_trainer.errors import NonFiniteLossError
 from lora_trainer.image.optim import Optimisation, apply_update
 from lora_trainer.image.plan import MicroBatch
 from lora_trainer.image.seeding import DROPOUT, derive_seed
-from lora_trainer.text.batches import collate, count_targets, token_loss_sum
+from lora_trainer.text.batches import collate, count_targets, forward_inputs, token_loss_sum
 from lora_trainer.text.models import TextModels, autocast_context
 from lora_trainer.text.tokenize import TokenSample
 
@@ -59,10 +59,7 @@ def run_text_step(
     for micro_batch, batch in zip(own, batches):
         torch.manual_seed(derive_seed(training.seed, DROPOUT, micro_batch.epoch, micro_batch.batch_index))
         with autocast_context(models, device):
-            logits = models.model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"],
-                use_cache=False,
-            ).logits
+            logits = models.model(**forward_inputs(batch), use_cache=False).logits
         loss_sum = token_loss_sum(logits, batch["labels"])
         value = loss_sum.item()
         if not math.isfinite(value):

@@ -96,9 +96,8 @@ def _trained_spans(rendered: RenderedRecord) -> list[tuple[int, int]]:
 def pack_samples(samples: list[TokenSample], *, max_length: int) -> list[TokenSample]:
     """Pack whole samples into sequences of at most ``max_length`` tokens, first fit by decreasing length.
 
-    Positions restart at 0 for each packed sample. NOTE: attention is not masked between the
-    samples of one sequence (no block-diagonal mask), so a token can attend to an earlier
-    sample in its sequence, as in most packing trainers.
+    Positions restart at 0 for each packed sample, which is how the forward pass keeps the
+    samples of one sequence from attending to each other (see batches.forward_inputs).
     """
     order = sorted(range(len(samples)), key=lambda index: (-len(samples[index].input_ids), index))
     bins: list[list[TokenSample]] = []
