@@ -39,6 +39,31 @@ def test_comment_retried_after_fault(notion_server, lora_database):
     assert len(lora_database.comments(page)) == 1
 
 
+def test_comment_posted_once_after_lost_response(notion_server, lora_database):
+    # The comment is stored, then its response is held back past the client's timeout.
+    page = lora_database.add_row("a")
+    notion_server.delay(method="POST", path_prefix="/v1/comments", seconds=1.5)
+    text = [{"type": "text", "text": {"content": "Training of a finished."}}]
+
+    comment = gateway(notion_server, lora_database, timeout_seconds=0.5).create_comment(page, text)
+
+    assert len(lora_database.comments(page)) == 1
+    assert comment["object"] == "comment"
+    assert [record.method for record in notion_server.requests(path_prefix="/v1/comments")] == ["POST", "GET"]
+
+
+def test_comment_sent_again_when_not_stored(notion_server, lora_database):
+    # A 500 before the handler stores nothing, and an older comment with other text does not count.
+    page = lora_database.add_row("a")
+    client = gateway(notion_server, lora_database)
+    client.create_comment(page, [{"type": "text", "text": {"content": "an earlier comment"}}])
+    notion_server.fail(method="POST", path_prefix="/v1/comments", kind="500")
+
+    client.create_comment(page, [{"type": "text", "text": {"content": "Training of a failed."}}])
+
+    assert len(lora_database.comments(page)) == 2
+
+
 def test_retry_after_honoured(notion_server, lora_database):
     notion_server.faults.configure(rate=0.0, retry_after_seconds=2)
     notion_server.fail(method="GET", path_prefix="/v1/users", kind="429")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -78,8 +79,15 @@ class NotionGateway:
         with self._counts_lock:
             return sum(self.requests.values())
 
-    def call(self, operation: str, send: Callable[[Client], Any]) -> Any:
-        """Run ``send`` in this token's turn, retrying what a later try may fix."""
+    def call(
+        self, operation: str, send: Callable[[Client], Any], *, find_applied: Callable[[], Any | None] | None = None
+    ) -> Any:
+        """Run ``send`` in this token's turn, retrying what a later try may fix.
+
+        A try that got no response or a 5xx may still have taken effect. Before retrying
+        such a try, ``find_applied`` (when given) looks for its effect, and a result it
+        finds is returned instead of sending again.
+        """
         settings = self._settings
         for attempt in range(1, settings.max_attempts + 1):
             self.pacer.wait_turn()
@@ -107,7 +115,23 @@ class NotionGateway:
                 self.pacer.pause(delay)
             else:
                 time.sleep(delay)
+            if find_applied is not None and (status == 0 or status >= 500):
+                applied = self._find_applied(operation, find_applied)
+                if applied is not None:
+                    return applied
         raise AssertionError("unreachable: the loop returns or raises")
+
+    @staticmethod
+    def _find_applied(operation: str, find_applied: Callable[[], Any | None]) -> Any | None:
+        try:
+            applied = find_applied()
+        except NotionApiError as error:
+            log.warning("Notion %s: could not check whether the failed try took effect (%s); sending it again",
+                        operation, error)
+            return None
+        if applied is not None:
+            log.info("Notion %s: the failed try took effect after all; not sending it again", operation)
+        return applied
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         limit = self._settings.max_backoff_seconds
@@ -148,11 +172,41 @@ class NotionGateway:
         return self.call("pages.update", lambda c: c.pages.update(page_id=page_id, properties=properties))
 
     def create_comment(self, page_id: str, rich_text: list[dict[str, Any]]) -> dict[str, Any]:
-        # NOTE: a retried comment whose first try reached Notion before the connection
-        # dropped is posted twice; Notion has no idempotency key to prevent that.
+        """Post a comment on a page once, even when a try whose response was lost is retried.
+
+        Notion has no idempotency key, so before such a retry the page's comments are listed
+        (one request per 100), and a comment with the same text, created since a minute
+        before the first try, counts as posted. The window starts a minute early because
+        Notion reports page times rounded down to the minute, and comment times may be too.
+        """
+        earliest = datetime.now(timezone.utc) - timedelta(minutes=1)
         return self.call(
-            "comments.create", lambda c: c.comments.create(parent={"page_id": page_id}, rich_text=rich_text)
+            "comments.create", lambda c: c.comments.create(parent={"page_id": page_id}, rich_text=rich_text),
+            find_applied=lambda: self._find_comment(page_id, rich_text, created_since=earliest),
         )
+
+    def list_comments(self, page_id: str) -> Iterator[dict[str, Any]]:
+        """Yield every comment on a page, one request per 100."""
+        cursor: str | None = None
+        while True:
+            arguments: dict[str, Any] = {"block_id": page_id, "page_size": MAX_PAGE_SIZE}
+            if cursor:
+                arguments["start_cursor"] = cursor
+            response = self.call("comments.list", lambda c: c.comments.list(**arguments))
+            yield from response["results"]
+            cursor = response.get("next_cursor")
+            if not response.get("has_more") or not cursor:
+                return
+
+    def _find_comment(
+        self, page_id: str, rich_text: list[dict[str, Any]], *, created_since: datetime
+    ) -> dict[str, Any] | None:
+        wanted = _text_content(rich_text)
+        for comment in self.list_comments(page_id):
+            created = _parse_time(comment.get("created_time", ""))
+            if created is not None and created >= created_since and _text_content(comment.get("rich_text") or []) == wanted:
+                return comment
+        return None
 
     def retrieve_user(self, user_id: str) -> dict[str, Any]:
         """Return a user object; users are cached for the gateway's lifetime."""
@@ -174,6 +228,18 @@ class NotionGateway:
             lambda c: c.file_uploads.send(file_upload_id=upload_id, file=(filename, data, content_type)),
         )
         return upload_id
+
+
+def _text_content(rich_text: list[dict[str, Any]]) -> str:
+    """Return the text of a rich text array without its mentions, whose text Notion fills in with names."""
+    return "".join(item["text"].get("content", "") for item in rich_text if isinstance(item.get("text"), dict))
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _error_code(error: HTTPResponseError) -> str:
