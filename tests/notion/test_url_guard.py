@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
+from lora_operator.notion.attachments import copy_attachments
+from lora_operator.notion.overrides import RowRejected
+from lora_operator.notion.rows import Attachment, NotionRow
 from lora_operator.notion.url_guard import UrlBlocked, UrlGuard
+from lora_trainer.fetch_guard import FetchBlocked
+from lora_trainer.storage import LocalStore
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +65,41 @@ def test_credentials_in_url_blocked():
 def test_loopback_name_blocked():
     with pytest.raises(UrlBlocked, match="127.0.0.1"):
         UrlGuard().check("http://localhost/a.png")
+
+
+def answers_in_turn(*answers: list[str]):
+    """A stub resolver that gives each answer once, in order, as a rebinding DNS server would."""
+    remaining = iter(answers)
+    return lambda host, port: next(remaining)
+
+
+def test_rebinding_blocked_at_connect():
+    # The check gets a public address, then the connection would go to loopback: no socket is opened.
+    guard = UrlGuard(resolve=answers_in_turn(["93.184.215.14"], ["127.0.0.1"]))
+    guard.check("https://rebind.invalid/a.png")
+
+    with guard.client(timeout=httpx.Timeout(5.0)) as client, pytest.raises(FetchBlocked, match="127.0.0.1"):
+        client.get("https://rebind.invalid/a.png")
+
+
+def test_metadata_blocked_at_connect_with_private_allowed():
+    guard = UrlGuard(allow_private_addresses=True, resolve=answers_in_turn(["169.254.169.254"]))
+
+    with guard.client(timeout=httpx.Timeout(5.0)) as client, pytest.raises(FetchBlocked, match="metadata"):
+        client.get("http://metadata.invalid/latest/meta-data/")
+
+
+def test_rebound_attachment_rejects_row(tmp_path):
+    row = NotionRow(
+        page_id="p1", url="https://www.notion.so/p1", title="a", type="style", description="", status="",
+        creator_id="", creator_name="", last_edited_time="",
+        images=(Attachment(name="a.png", kind="external", url="https://rebind.invalid/a.png", index=0),),
+    )
+    guard = UrlGuard(resolve=answers_in_turn(["93.184.215.14"], ["10.0.0.5"]))
+    with httpx.Client() as http, guard.client(timeout=httpx.Timeout(5.0)) as external_http:
+        with pytest.raises(RowRejected) as rejected:
+            copy_attachments(row, store=LocalStore(tmp_path), refresh=lambda: row, guard=guard, http=http,
+                             external_http=external_http, max_bytes=1024)
+
+    assert rejected.value.key == "reject.url_blocked"
+    assert "10.0.0.5" in rejected.value.fields["detail"]

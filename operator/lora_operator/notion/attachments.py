@@ -4,7 +4,8 @@ Notion-hosted file URLs expire about an hour after the API hands them out, so th
 operator copies every attachment into S3 (or a local folder) and the trainer reads that
 copy. A URL that has expired meanwhile (the file host responds 400 or 403) is fetched
 again: the page is retrieved through the API for a fresh URL. External URLs pass the
-URL guard first, on every redirect.
+URL guard first, on every redirect, and download through a client that checks each
+address again when it connects.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 from lora_operator.notion.overrides import RowRejected
 from lora_operator.notion.rows import Attachment, NotionRow
 from lora_operator.notion.url_guard import UrlBlocked, UrlGuard
+from lora_trainer.fetch_guard import FetchBlocked, FetchFailed
 from lora_trainer.storage import ArtifactStore
 
 # Statuses of a file host that mean the URL, not the file, has gone stale.
@@ -45,9 +47,13 @@ def copy_attachments(
     refresh: Callable[[], NotionRow],
     guard: UrlGuard,
     http: httpx.Client,
+    external_http: httpx.Client,
     max_bytes: int,
 ) -> list[str]:
     """Copy every image of ``row`` into ``store`` and return the keys written.
+
+    Notion-hosted files download with ``http``, external URLs with ``external_http``, which
+    comes from ``guard.client()``.
 
     Raises RowRejected for data that no retry fixes (a missing file, a blocked URL, a
     file over ``max_bytes``) and AttachmentUnavailable for failures that may pass.
@@ -57,7 +63,8 @@ def copy_attachments(
     keys = []
     for attachment in row.images:
         key = attachment_key(attachment)
-        _copy_one(attachment, key=key, store=store, urls=urls, guard=guard, http=http, max_bytes=max_bytes)
+        client = external_http if attachment.kind == "external" else http
+        _copy_one(attachment, key=key, store=store, urls=urls, guard=guard, http=client, max_bytes=max_bytes)
         keys.append(key)
     return keys
 
@@ -137,9 +144,10 @@ def _download(
                     return response.status_code, ""
                 _write_limited(response, path=path, max_bytes=max_bytes, name=attachment.name)
                 return 200, response.headers.get("content-type", "")
-    except UrlBlocked as error:
+    except (UrlBlocked, FetchBlocked) as error:
+        # FetchBlocked comes from the connect-time check: the host now resolves to a blocked address.
         raise RowRejected("reject.url_blocked", name=attachment.name, detail=str(error)) from None
-    except httpx.TransportError as error:
+    except (httpx.TransportError, FetchFailed) as error:
         raise AttachmentUnavailable(f"download of {attachment.name!r} failed: {error!r}") from error
     raise RowRejected("reject.attachment", name=attachment.name, detail=f"more than {MAX_REDIRECTS} redirects")
 

@@ -97,9 +97,11 @@ class SourceSync:
         self._writer_lock = threading.Lock()
         self.data_source_id = source.spec.data_source_id
         self._http = httpx.Client(timeout=DOWNLOAD_TIMEOUT)
+        self._external_http = self._guard.client(timeout=DOWNLOAD_TIMEOUT)
 
     def close(self) -> None:
         self._http.close()
+        self._external_http.close()
 
     @property
     def writer(self) -> RowWriter:
@@ -198,7 +200,7 @@ class SourceSync:
             return read_row(self.gateway.retrieve_page(row.page_id), self.source.spec.properties)
 
         copy_attachments(row, store=self.sink.open_dataset(plan.dataset_uri), refresh=refresh, guard=self._guard,
-                         http=self._http, max_bytes=self._max_attachment_bytes)
+                         http=self._http, external_http=self._external_http, max_bytes=self._max_attachment_bytes)
 
     def _reject(self, row: NotionRow, writer: RowWriter, rejection: RowRejected, report: SyncReport) -> str:
         reason = rejection_text(rejection, writer.localizer)

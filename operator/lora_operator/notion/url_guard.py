@@ -2,7 +2,10 @@
 
 Rows are written by Notion users, so an external URL could point the operator at a
 cluster-internal service. By default only http(s) URLs whose host resolves to public
-addresses are fetched; a NotionSource may also allow private addresses.
+addresses are fetched; a NotionSource may also allow private addresses. check() gives
+the row a readable reason, and the client() that downloads checks the addresses again
+when it connects, through the trainer's fetch guard, so a DNS answer that changes in
+between (DNS rebinding) gets nowhere.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from dataclasses import dataclass, field
 import httpx
 
 from lora_operator.api.notion_source import ExternalUrlPolicy
-from lora_trainer.fetch_guard import METADATA_ADDRESSES, blocked_reason
+from lora_trainer.fetch_guard import METADATA_ADDRESSES, FetchGuard, FetchPolicy, blocked_reason
+
+# With private addresses allowed, every network is exempt from the fetch guard's address
+# block. Cloud metadata addresses stay blocked, because they need an exemption of exactly
+# their own address.
+ANY_ADDRESS = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 
 class UrlBlocked(ValueError):
@@ -43,6 +51,16 @@ class UrlGuard:
     def from_policy(cls, policy: ExternalUrlPolicy) -> UrlGuard:
         return cls(allowed_schemes=frozenset(policy.allowed_schemes),
                    allow_private_addresses=policy.allow_private_addresses)
+
+    def client(self, *, timeout: httpx.Timeout) -> httpx.Client:
+        """Return an httpx client that connects only to addresses this guard allows, checked at connect time.
+
+        It ignores proxy variables, because through a proxy the socket would reach the
+        proxy instead of the checked address.
+        """
+        networks = ANY_ADDRESS if self.allow_private_addresses else ()
+        policy = FetchPolicy(allowed_schemes=self.allowed_schemes, allowed_networks=networks)
+        return FetchGuard(policy=policy, resolver=self.resolve).client(timeout=timeout)
 
     def check(self, url: str) -> None:
         """Raise UrlBlocked unless ``url`` may be fetched."""
@@ -72,8 +90,6 @@ def _blocked_reason(address: str, *, allow_private: bool) -> str:
 
     Cloud metadata addresses stay blocked even when private addresses are allowed.
     """
-    # NOTE: the address is checked at resolve time; a DNS answer that changes before
-    # the connection (DNS rebinding) is not caught.
     ip = ipaddress.ip_address(address.split("%")[0])
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
