@@ -162,11 +162,15 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """Return the states of the torch CPU and CUDA, Python and numpy global generators."""
+    """Return the states of the torch CPU, current CUDA device, Python and numpy global generators.
+
+    Only the current GPU's state is kept: reading every GPU's state would open a CUDA context,
+    with its memory, on each GPU from every training process.
+    """
     numpy_state = np.random.get_state(legacy=False)
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_available() else [],
         "python": random.getstate(),
         "numpy": {
             "key": numpy_state["state"]["key"].tolist(),
@@ -180,12 +184,16 @@ def capture_rng_state() -> dict[str, Any]:
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Restore the generators captured by capture_rng_state.
 
-    CUDA states are restored only when the same number of devices is present.
+    One CUDA state goes to the current GPU. Checkpoints that stored a state per GPU are
+    restored only when the same number of GPUs is present.
     """
     torch.set_rng_state(state["torch"])
     cuda_states = state.get("cuda") or []
-    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda_states)
+    if cuda_states and torch.cuda.is_available():
+        if len(cuda_states) == 1:
+            torch.cuda.set_rng_state(cuda_states[0])
+        elif len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     numpy = state["numpy"]
