@@ -58,6 +58,14 @@ class OperatorSettings(BaseSettings):
     )
     default_queue_name: str = Field(default="", description="Kueue LocalQueue of trainings whose spec.queueName is empty.")
     notion_token_secret: str = Field(default="", description="Secret with the Notion integration token, if Notion is used.")
+    leader_election: bool = Field(
+        default=False,
+        description="Work only while holding a coordination.k8s.io Lease, so that several replicas can run and one is active.",
+    )
+    leader_election_namespace: str = Field(
+        default="", description="Namespace of the Lease; required with leader_election (the chart sets its own namespace)."
+    )
+    leader_election_lease: str = Field(default="lora-operator", description="Name of the Lease.")
     operator_namespace: str = Field(default="", description="Namespace the operator runs in, for its own Events.")
 
     @field_validator("namespaces", mode="before")

@@ -155,6 +155,8 @@ def test_chart_rbac_limits_operator(cluster: ControlPlane, release: Release, tmp
     assert not allowed("create", "jobs", group="batch", namespace="kube-system")
     assert not allowed("list", "loratrainings", group="lora-operator.io", namespace="default")
     assert not allowed("delete", "loratrainings", group="lora-operator.io")
+    assert allowed("update", "leases", group="coordination.k8s.io")
+    assert not allowed("update", "leases", group="coordination.k8s.io", namespace="kube-system")
 
 
 def test_operator_reconciles_with_chart_token(
@@ -173,6 +175,9 @@ def test_operator_reconciles_with_chart_token(
         "LORA_OPERATOR_S3_BUCKET": release.base_values["s3.bucket"],
         "LORA_OPERATOR_PROGRESS_INTERVAL_SECONDS": "1",
         "LORA_OPERATOR_TRAINER_IMAGE": "lora-trainer:test",
+        # As the chart's Deployment does: the Lease in the release namespace, with the chart's Role.
+        "LORA_OPERATOR_LEADER_ELECTION": "true",
+        "LORA_OPERATOR_LEADER_ELECTION_NAMESPACE": release.namespace,
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
     }
@@ -194,6 +199,7 @@ def test_operator_reconciles_with_chart_token(
     assert running["status"]["jobName"] == "via-chart-rbac-attempt-1"
     assert "PodRunning" in reasons
     assert config_map.metadata.owner_references[0].uid == created["metadata"]["uid"]
+    assert "acquired Lease" in operator.log()
     # In namespaced mode the API server denies kopf's cluster-wide scans of namespaces and CRDs,
     # and kopf falls back to the given namespaces. The operator's own API calls must all pass.
     operator_lines = [line for line in operator.log().splitlines() if " lora_operator" in line]
@@ -217,7 +223,8 @@ def test_upgrade_applies_changed_values(cluster: ControlPlane, release: Release)
     # The API server drops an empty env value, and the operator reads a missing one as empty.
     assert environment["LORA_OPERATOR_NAMESPACES"] is None
     assert [role.metadata.name for role in cluster_roles] == [release.fullname]
-    assert roles == []
+    # Only the Lease's Role stays namespaced; the training rules moved to the ClusterRole.
+    assert [role.metadata.name for role in roles] == [f"{release.fullname}-leader-election"]
     assert deployment.status.ready_replicas == 1
 
 

@@ -18,8 +18,16 @@ RELEASE_NAMESPACE = "lora-system"
 SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
 
+LEADER_ELECTION_SUFFIX = "-leader-election"
+
+
 def kinds(objects: list[dict]) -> list[str]:
     return sorted(item["kind"] for item in objects)
+
+
+def training_rbac(objects: list[dict]) -> list[dict]:
+    """The objects without the Role and RoleBinding of the leader-election Lease."""
+    return [item for item in objects if not item["metadata"]["name"].endswith(LEADER_ELECTION_SUFFIX)]
 
 
 def rbac_rules(objects: list[dict]) -> list[dict]:
@@ -42,7 +50,7 @@ def test_chart_lints_clean(helm: Helm, values: dict[str, str]) -> None:
 
 
 def test_default_rbac_is_namespaced(helm: Helm) -> None:
-    objects = helm.template(namespace=RELEASE_NAMESPACE)
+    objects = training_rbac(helm.template(namespace=RELEASE_NAMESPACE))
 
     assert "ClusterRole" not in kinds(objects)
     assert "ClusterRoleBinding" not in kinds(objects)
@@ -54,7 +62,7 @@ def test_default_rbac_is_namespaced(helm: Helm) -> None:
 
 
 def test_watched_namespaces_get_roles(helm: Helm) -> None:
-    objects = helm.template("--set", "watch.namespaces={team-a,team-b}", namespace=RELEASE_NAMESPACE)
+    objects = training_rbac(helm.template("--set", "watch.namespaces={team-a,team-b}", namespace=RELEASE_NAMESPACE))
 
     role_namespaces = sorted(item["metadata"]["namespace"] for item in objects if item["kind"] == "Role")
     assert role_namespaces == ["team-a", "team-b"]
@@ -67,7 +75,7 @@ def test_watched_namespaces_get_roles(helm: Helm) -> None:
 
 
 def test_cluster_wide_only_when_asked(helm: Helm) -> None:
-    objects = helm.template("--set", "watch.clusterWide=true", namespace=RELEASE_NAMESPACE)
+    objects = training_rbac(helm.template("--set", "watch.clusterWide=true", namespace=RELEASE_NAMESPACE))
 
     assert "Role" not in kinds(objects)
     assert "RoleBinding" not in kinds(objects)
@@ -124,7 +132,8 @@ def test_deployment_runs_one_operator(helm: Helm) -> None:
     deployment = find_object(helm.template(), "Deployment")
 
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # With leader election the new pod of an update waits for the Lease, so it may start early.
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
@@ -133,6 +142,30 @@ def test_deployment_runs_one_operator(helm: Helm) -> None:
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports == {"metrics": 8080, "health": 8081}
     assert "--health-port=8081" in container["args"]
+
+
+def test_leader_election_lease_role(helm: Helm) -> None:
+    objects = helm.template("--set", "operator.replicas=2", namespace=RELEASE_NAMESPACE)
+
+    role = next(item for item in objects if item["kind"] == "Role" and item["metadata"]["name"].endswith(LEADER_ELECTION_SUFFIX))
+    assert role["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "verbs": ["get", "create", "update"]}]
+    deployment = find_object(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    environment = container_env(deployment)
+    assert environment["LORA_OPERATOR_LEADER_ELECTION"]["value"] == "true"
+    assert environment["LORA_OPERATOR_LEADER_ELECTION_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_without_leader_election_one_replica(helm: Helm) -> None:
+    objects = helm.template("--set", "operator.leaderElection=false")
+
+    assert not [item for item in objects if item["metadata"]["name"].endswith(LEADER_ELECTION_SUFFIX)]
+    assert find_object(objects, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    with pytest.raises(HelmError) as raised:
+        helm.template("--set", "operator.leaderElection=false", "--set", "operator.replicas=2")
+    assert "operator.replicas > 1 needs operator.leaderElection=true" in str(raised.value)
 
 
 def test_operator_pod_restricted_context(helm: Helm) -> None:
