@@ -27,6 +27,19 @@ RENEW_DEADLINE_SECONDS = 10
 RETRY_PERIOD_SECONDS = 2
 EXIT_LEADERSHIP_LOST = 3
 log = logging.getLogger("lora_operator.leader")
+# Messages that the kubernetes client's election logs at INFO on every try, that is every
+# RETRY_PERIOD_SECONDS on the leader and on each standby. Its other messages, errors
+# included, stay in the log.
+REPEATED_ELECTION_MESSAGES = ("yet to finish lease_duration", "has successfully acquired lease")
+
+
+class _RepeatedElectionMessages(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in REPEATED_ELECTION_MESSAGES)
+
+
+logging.getLogger("leaderelection").addFilter(_RepeatedElectionMessages())
 
 
 def replica_identity() -> str:
