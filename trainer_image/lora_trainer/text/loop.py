@@ -145,11 +145,13 @@ class TextTrainingLoop:
 
     def run_evaluation(self) -> None:
         state = self.state
-        # NOTE: only the main process evaluates, and the other processes wait for it at the next step.
-        if state.last_eval_step() == state.global_step or not self.processes.is_main:
+        if state.last_eval_step() == state.global_step:
             return
         started = time.perf_counter()
-        result = evaluate(self.parts.models, self.parts.data.eval, batch_size=self.training.batch_size, device=self.device)
+        result = evaluate(
+            self.parts.models, self.parts.data.eval, batch_size=self.training.batch_size, device=self.device,
+            processes=self.processes,
+        )
         state.evals.append({"step": state.global_step, **result})
         self.timings["evaluation"] += time.perf_counter() - started
         self.progress.update(evalLoss=result["loss"], perplexity=result["perplexity"])
