@@ -1,6 +1,6 @@
 """The training processes of one run: one process, or one per GPU under `lora-train --processes N`.
 
-Data-parallel training works without wrapping the models. Every process holds the same
+Data-parallel training works without wrapping the models. Every process has the same
 LoRA weights and optimiser state, trains its share of each step's micro-batches, and the
 gradients are summed across processes before every process applies the same update.
 The main process (rank 0) alone prepares the data, writes to the run folder and renders
@@ -23,8 +23,8 @@ from lora_trainer.errors import InvalidInputError
 
 T = TypeVar("T")
 
-# Work that only the main process does (previews, evaluation, checkpoint uploads, export)
-# keeps the others waiting at their next collective, which must not time out meanwhile.
+# Work that only the main process does (previews, checkpoint uploads, export) keeps the
+# others waiting at their next collective, which must not time out meanwhile.
 PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
 
 

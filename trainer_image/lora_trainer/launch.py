@@ -83,7 +83,7 @@ class WorkerGroup:
         self.ended: list[int] = []
         """Exit codes in the order the workers ended."""
         self.killed: set[int] = set()
-        """Ranks this launcher killed: their SIGKILL says nothing about the run, so it is not combined."""
+        """Ranks this launcher killed. Their SIGKILL is not an outcome of the run, so it is left out of the combined code."""
         self._kill_at: float | None = None
 
     def forward(self, signum: int) -> None:

@@ -201,10 +201,12 @@ class NotionGateway:
     def _find_comment(
         self, page_id: str, rich_text: list[dict[str, Any]], *, created_since: datetime
     ) -> dict[str, Any] | None:
-        wanted = _text_content(rich_text)
+        expected_text = _text_content(rich_text)
         for comment in self.list_comments(page_id):
             created = _parse_time(comment.get("created_time", ""))
-            if created is not None and created >= created_since and _text_content(comment.get("rich_text") or []) == wanted:
+            if created is None or created < created_since:
+                continue
+            if _text_content(comment.get("rich_text") or []) == expected_text:
                 return comment
         return None
 

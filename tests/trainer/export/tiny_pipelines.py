@@ -44,7 +44,7 @@ def _library_warnings() -> Iterator[list[str]]:
             warnings.simplefilter("always")
             yield handler.messages
         # The garbage collector may finalise a socket that an earlier test left open at any moment,
-        # and its ResourceWarning says nothing about the load under test.
+        # and its ResourceWarning is not about the load under test.
         handler.messages.extend(
             f"warning: {item.message}" for item in raised if not issubclass(item.category, ResourceWarning)
         )
