@@ -175,6 +175,10 @@ def test_sigterm_stops_all_processes_then_resumes(tmp_path: Path, photos: Path) 
 
     assert process.returncode == 143, stderr[-3000:]
     assert "workers ended with codes [143, 143]" in stderr
+    # Rank 0 alone writes the checkpoint, so only its lines speak of checkpointing.
+    checkpoint_lines = [line for line in stderr.splitlines() if "checkpoint" in line]
+    assert any("[rank 0]" in line and "stop requested: checkpointing" in line for line in checkpoint_lines), stderr[-3000:]
+    assert not [line for line in checkpoint_lines if "[rank 1]" in line], stderr[-3000:]
     stopped_at = json.loads((run_dir / "progress.json").read_text(encoding="utf-8"))["step"]
     assert (run_dir / "checkpoints" / f"step-{stopped_at:06d}" / "complete.json").is_file()
     attempts = json.loads((run_dir / "attempts.json").read_text(encoding="utf-8"))

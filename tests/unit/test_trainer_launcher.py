@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lora_trainer.image.cpu_threads import cpu_thread_count
+from lora_trainer.image.cpu_threads import checkpoint_thread_count, cpu_thread_count
 from lora_trainer.image.resume import warn_changed_batch_settings
 from lora_trainer.launch import WorkerGroup, combined_exit_code
 
@@ -106,6 +106,20 @@ def test_cpu_threads_are_shared_among_processes() -> None:
     assert cpu_thread_count("1", processes=2) == 1
     total = cpu_thread_count("64")
     assert cpu_thread_count("64", processes=2) == max(1, total // 2)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "processes", "expected"),
+    [
+        ({"cpuThreads": 3, "batchSettings": {"processes": 2}}, 2, 3),
+        ({"cpuThreads": 3, "batchSettings": {"processes": 2}}, 1, None),
+        ({"cpuThreads": 3, "batchSettings": {"batchSize": 1}}, 1, 3),
+        ({"cpuThreads": 3, "batchSettings": {"batchSize": 1}}, 2, None),
+        ({"batchSettings": {"processes": 1}}, 1, None),
+    ],
+)
+def test_checkpoint_thread_count_only_for_the_same_process_count(metadata, processes, expected) -> None:
+    assert checkpoint_thread_count(metadata, processes=processes) == expected
 
 
 def test_old_checkpoint_counts_as_one_process() -> None:

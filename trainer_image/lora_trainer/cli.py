@@ -57,13 +57,18 @@ def _worker_arguments(arguments: argparse.Namespace) -> list[str]:
     return worker
 
 
+def _is_main_process() -> bool:
+    """Return whether this is the only training process or rank 0 of several."""
+    return os.environ.get("RANK") in (None, "0")
+
+
 def _configure_logging(level_name: str) -> None:
     level = logging.getLevelName(level_name.upper())
     rank = os.environ.get("RANK")
     prefix = f"[rank {rank}] " if rank is not None else ""
     # The workers other than rank 0 repeat rank 0's step lines and progress bars, so they log
     # warnings and errors only, and tqdm (used by diffusers, transformers and huggingface_hub) stays quiet.
-    if rank not in (None, "0"):
+    if not _is_main_process():
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         if isinstance(level, int):
@@ -86,8 +91,11 @@ def load_config(path: Path) -> TrainerConfig:
 
 
 def _install_stop_handler(stop_event: threading.Event, log: logging.Logger) -> None:
+    # Rank 0 alone writes the checkpoint, so the other training processes only note the signal.
+    level = logging.WARNING if _is_main_process() else logging.INFO
+
     def request_stop(signum: int, _frame: object) -> None:
-        log.warning("received %s: finishing the current step, then checkpointing", signal.Signals(signum).name)
+        log.log(level, "received %s: finishing the current step, then checkpointing", signal.Signals(signum).name)
         stop_event.set()
 
     # Ctrl-C in a terminal reaches the whole process group, so SIGINT stops the same clean way.
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if outcome.status == "already-done":
         log.info("run %s is already complete; nothing to do", outcome.store.uri())
     elif outcome.status == "stopped":
-        log.warning("stopped after a checkpoint; run again to resume")
+        log.log(logging.WARNING if _is_main_process() else logging.INFO, "stopped after a checkpoint; run again to resume")
         return EXIT_STOPPED
     else:
         log.info("run finished: %s", outcome.store.uri())

@@ -116,7 +116,8 @@ class TrainingLoop:
                 if state.global_step == 0:
                     self.log.warning("stop requested before the first step: stopping with nothing to checkpoint")
                     return True
-                self.log.warning("stop requested: checkpointing at step %d and stopping", state.global_step)
+                if self.processes.is_main:
+                    self.log.warning("stop requested: checkpointing at step %d and stopping", state.global_step)
                 self.save_checkpoint()
                 return True
             self._step()

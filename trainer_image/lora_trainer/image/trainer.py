@@ -15,7 +15,7 @@ from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, check_run_identity, restore_rng_state, step_folder
 from lora_trainer.data.records import ImageRecord
 from lora_trainer.distributed import SINGLE_PROCESS, Processes
-from lora_trainer.image.cpu_threads import cpu_thread_count
+from lora_trainer.image.cpu_threads import checkpoint_thread_count, cpu_thread_count
 from lora_trainer.image.dataset import TrainingData, dataset_fingerprint, validate_records
 from lora_trainer.image.latent_cache import CACHE_FOLDER, EncodingCache, model_cache_key
 from lora_trainer.image.loop import LoopState, TrainingLoop, stop_signal
@@ -205,8 +205,9 @@ class ImageLoraTrainer:
     def _set_cpu_threads(self) -> None:
         if self.device.type != "cpu":
             return
-        saved = self.checkpoint.metadata.get("cpuThreads") if self.checkpoint else None
-        count = saved or cpu_thread_count(self.config.spec.resources.cpu, processes=self.processes.world_size)
+        processes = self.processes.world_size
+        saved = checkpoint_thread_count(self.checkpoint.metadata, processes=processes) if self.checkpoint else None
+        count = saved or cpu_thread_count(self.config.spec.resources.cpu, processes=processes)
         self._threads_before = torch.get_num_threads()
         torch.set_num_threads(count)
         self.cpu_threads = count

@@ -118,7 +118,8 @@ class TextTrainingLoop:
         self.log.info("training steps %d to %d", state.global_step + 1, self.total_steps)
         while state.global_step < self.total_steps:
             if self.processes.any(stop_event.is_set()):
-                self.log.warning("stop requested: checkpointing at step %d and stopping", state.global_step)
+                if self.processes.is_main:
+                    self.log.warning("stop requested: checkpointing at step %d and stopping", state.global_step)
                 if state.global_step > 0:
                     self.save_checkpoint()
                 return True

@@ -12,7 +12,7 @@ import torch
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, check_run_identity, restore_rng_state, step_folder
 from lora_trainer.distributed import SINGLE_PROCESS, Processes
-from lora_trainer.image.cpu_threads import cpu_thread_count
+from lora_trainer.image.cpu_threads import checkpoint_thread_count, cpu_thread_count
 from lora_trainer.image.loop import stop_signal
 from lora_trainer.image.plan import DataPosition, total_steps
 from lora_trainer.image.resume import batch_settings, warn_changed_batch_settings
@@ -154,8 +154,9 @@ class TextLoraTrainer:
         """Fix the CPU thread count (the checkpoint's when resuming); return the count to restore afterwards."""
         if self.device.type != "cpu":
             return None
-        saved = checkpoint.metadata.get("cpuThreads") if checkpoint else None
-        count = saved or cpu_thread_count(self.config.spec.resources.cpu, processes=self.processes.world_size)
+        processes = self.processes.world_size
+        saved = checkpoint_thread_count(checkpoint.metadata, processes=processes) if checkpoint else None
+        count = saved or cpu_thread_count(self.config.spec.resources.cpu, processes=processes)
         before = torch.get_num_threads()
         torch.set_num_threads(count)
         self.cpu_threads = count
