@@ -20,7 +20,7 @@ from lora_operator.api.base import API_GROUP, API_VERSION
 from lora_operator.jobs.naming import ANNOTATION_TRAINING_NAME, LABEL_MANAGED_BY, MANAGER
 from lora_operator.jobs.render import TrainingRef, run_uri
 from lora_operator.kube import Kube, KubeError, NotFound, PLURAL
-from lora_operator.leader import replica_identity, standby_health, wait_for_leadership
+from lora_operator.leader import Leadership, replica_identity, standby_health, wait_for_leadership
 from lora_operator.metrics import Metrics
 from lora_operator.notion.controller import register_notion
 from lora_operator.reconciler import Reconciler
@@ -33,6 +33,8 @@ from lora_trainer.storage import ArtifactStore, S3Store, s3_client_from_env
 # Attempts of one reconcile inside a handler before the resync loop takes over.
 RECONCILE_TRIES = 3
 RECONCILE_BACKOFF_SECONDS = 1.0
+# How long shutdown waits for in-flight reconciles, well inside the pod's 30 s default grace period.
+WORKER_STOP_SECONDS = 10.0
 log = logging.getLogger("lora_operator")
 
 
@@ -195,8 +197,9 @@ def run_operator(*, settings: OperatorSettings, bind_address: str, metrics_port:
         kube=Kube(api_client, on_request=metrics.count_request), settings=settings, open_store=make_store_opener(settings), metrics=metrics
     )
     start_http_server(metrics_port, addr=bind_address, registry=metrics.registry)
+    leadership = None
     if settings.leader_election:
-        _wait_for_leadership(api_client, settings=settings, bind_address=bind_address, health_port=health_port)
+        leadership = _wait_for_leadership(api_client, settings=settings, bind_address=bind_address, health_port=health_port)
     work = WorkQueue(lambda namespace, name: reconcile_with_retries(reconciler, namespace, name),
                      workers=settings.workers)
     work.start()
@@ -213,19 +216,22 @@ def run_operator(*, settings: OperatorSettings, bind_address: str, metrics_port:
         )
     finally:
         stop.set()
-        work.stop()
+        work.stop(timeout=WORKER_STOP_SECONDS)
+        # Only after the last reconcile: a standby may start work as soon as the Lease is free.
+        if leadership is not None:
+            leadership.resign()
 
 
 def _wait_for_leadership(
     api_client: client.ApiClient, *, settings: OperatorSettings, bind_address: str, health_port: int
-) -> None:
+) -> Leadership:
     if not settings.leader_election_namespace:
         raise SystemExit(
             "LORA_OPERATOR_LEADER_ELECTION is true but LORA_OPERATOR_LEADER_ELECTION_NAMESPACE is empty: "
             "set it to the namespace where the operator may manage its Lease"
         )
     with standby_health(bind_address, health_port):
-        wait_for_leadership(
+        return wait_for_leadership(
             api_client, namespace=settings.leader_election_namespace, lease=settings.leader_election_lease,
             identity=replica_identity(),
         )

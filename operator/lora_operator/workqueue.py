@@ -12,6 +12,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 Key = tuple[str, str]  # (namespace, name)
@@ -38,9 +39,14 @@ class WorkQueue:
         for thread in self._threads:
             thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 0) -> None:
+        """End each worker after its current training; wait up to ``timeout`` seconds for them to end."""
         for _ in self._threads:
             self._queue.put((-1, next(self._sequence), None))
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def add(self, namespace: str, name: str, *, urgent: bool = False) -> None:
         """Queue a training, unless it is queued already; mark it dirty if a worker has it now.

@@ -75,3 +75,22 @@ def test_handler_error_keeps_worker():
     work.start()
     drain(work, seen, 2)
     assert seen == ["broken", "fine"]
+
+
+def test_stop_waits_for_current_reconcile():
+    started = threading.Event()
+    finished = []
+
+    def handler(namespace, name):
+        started.set()
+        time.sleep(0.3)
+        finished.append(name)
+
+    work = WorkQueue(handler, workers=1)
+    work.start()
+    work.add("team", "style")
+    work.add("team", "voice")
+    assert started.wait(10)
+    work.stop(timeout=10)
+    # The running reconcile finished, and the queued one was left for the next leader.
+    assert finished == ["style"]
