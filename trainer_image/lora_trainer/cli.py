@@ -20,12 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from lora_operator.api.trainer_config import TrainerConfig
-from lora_trainer import EXIT_INVALID_INPUT
+from lora_trainer import EXIT_INVALID_INPUT, EXIT_OUT_OF_MEMORY, EXIT_STOPPED, OUT_OF_MEMORY_MARK
 from lora_trainer.errors import InvalidInputError, NonFiniteLossError
-
-EXIT_STOPPED = 143
-# The kernel's OOM kill exits 137 too, and the operator retries both with half the batch size.
-EXIT_OUT_OF_MEMORY = 137
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -139,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return EXIT_INVALID_INPUT
     except torch.cuda.OutOfMemoryError as error:
-        log.error("out of GPU memory: %s. A retry with half of training.batchSize may fit", str(error).splitlines()[0])
+        log.error("%s on the GPU: %s. A retry with half of training.batchSize may fit",
+                  OUT_OF_MEMORY_MARK, str(error).splitlines()[0])
         return EXIT_OUT_OF_MEMORY
     except Exception:
         log.exception("training failed")

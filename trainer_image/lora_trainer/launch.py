@@ -20,10 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from lora_trainer import EXIT_INVALID_INPUT
-
-EXIT_STOPPED = 143
-EXIT_OUT_OF_MEMORY = 137
+from lora_trainer import EXIT_INVALID_INPUT, EXIT_OUT_OF_MEMORY, EXIT_STOPPED, OUT_OF_MEMORY_MARK
 # Once one worker fails, the others are stopped, and killed after this many seconds. A worker
 # blocked in a collective with a dead peer could otherwise wait until the process group timeout.
 PEER_GRACE_SECONDS = 30.0
@@ -149,5 +146,10 @@ def launch(worker_arguments: Sequence[str], *, processes: int, log: logging.Logg
     signal.signal(signal.SIGTERM, forward_stop)
     signal.signal(signal.SIGINT, forward_stop)
     code = group.wait()
-    log.info("workers ended with codes %s: exiting with %d", group.ended, code)
+    if code == EXIT_OUT_OF_MEMORY:
+        # The operator reads this last line to tell a memory failure from a kill after the grace period.
+        log.error("a worker ran %s (on the GPU, or killed by the kernel): workers ended with codes %s: exiting with %d",
+                  OUT_OF_MEMORY_MARK, group.ended, code)
+    else:
+        log.info("workers ended with codes %s: exiting with %d", group.ended, code)
     return code

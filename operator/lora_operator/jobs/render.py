@@ -17,7 +17,7 @@ from lora_operator.api.training import AttemptOverrides
 from lora_operator.api.training_spec import LoRATrainingSpec
 from lora_operator.jobs.naming import ANNOTATION_TRAINING_NAME, KUEUE_QUEUE_LABEL, child_labels, job_name
 from lora_operator.settings import OperatorSettings
-from lora_trainer import EXIT_INVALID_INPUT
+from lora_trainer import EXIT_INVALID_INPUT, EXIT_STOPPED
 
 CONTAINER_NAME = "trainer"
 CONFIG_MOUNT = "/etc/lora-operator"
@@ -205,6 +205,12 @@ def render_job(ref: TrainingRef, spec: LoRATrainingSpec, *, attempt: int, settin
                     },
                     # Preemption and node drains are not the trainer's fault: replace the pod.
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                    # The trainer checkpointed after a SIGTERM, sent for a queue's preemption or a pod
+                    # deletion: a replacement pod resumes from that checkpoint.
+                    {
+                        "action": "Ignore",
+                        "onExitCodes": {"containerName": CONTAINER_NAME, "operator": "In", "values": [EXIT_STOPPED]},
+                    },
                 ]
             },
             "template": {

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lora_trainer import EXIT_INVALID_INPUT
-
-OOM_EXIT_CODE = 137
+from lora_trainer import EXIT_INVALID_INPUT, EXIT_OUT_OF_MEMORY, OUT_OF_MEMORY_MARK
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,20 @@ def _failed_state(job: dict[str, Any], pods: list[dict[str, Any]]) -> AttemptSta
         )
     exit_code = terminated.get("exitCode")
     detail = (terminated.get("message") or "").strip().splitlines()[-1:] or [""]
-    if terminated.get("reason") == "OOMKilled" or exit_code == OOM_EXIT_CODE:
+    if terminated.get("reason") == "OOMKilled" or (exit_code == EXIT_OUT_OF_MEMORY and OUT_OF_MEMORY_MARK in detail[0]):
         # The kernel's OOM killer gives the reason OOMKilled. The trainer itself exits 137 when
         # CUDA runs out of GPU memory, and its last log line names the cause.
-        cause = "OOMKilled" if terminated.get("reason") == "OOMKilled" else f"exit code 137: {detail[0]}".rstrip(": ")
+        cause = "OOMKilled" if terminated.get("reason") == "OOMKilled" else f"exit code 137: {detail[0]}"
         return AttemptState(
             phase="Failed", reason="OOMKilled", retryable=True, out_of_memory=True,
             message=f"the trainer ran out of memory ({cause})",
+        )
+    if exit_code == EXIT_OUT_OF_MEMORY:
+        # SIGKILL without an OOM: most often the kubelet's, when the trainer outlived its grace period.
+        return AttemptState(
+            phase="Failed", reason="Killed", retryable=True,
+            message="the trainer was killed (exit code 137) before it could checkpoint and stop, for example at the "
+            "end of the pod's termination grace period; the next attempt resumes from the newest checkpoint",
         )
     if exit_code == EXIT_INVALID_INPUT:
         return AttemptState(

@@ -19,14 +19,14 @@ def job(conditions=(), suspend=False):
     }
 
 
-def pod(phase="Pending", exit_code=None, reason=None, unschedulable=False):
+def pod(phase="Pending", exit_code=None, reason=None, unschedulable=False, message="line one\nno images were accepted"):
     status = {"phase": phase, "conditions": [], "containerStatuses": []}
     if unschedulable:
         status["conditions"].append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                      "message": "0/2 nodes have free nvidia.com/gpu"})
     if exit_code is not None:
         terminated = {"exitCode": exit_code, "reason": reason or "Error", "finishedAt": "2026-01-01T00:00:00Z",
-                      "message": "line one\nno images were accepted"}
+                      "message": message}
         status["containerStatuses"].append({"name": "trainer", "state": {"terminated": terminated}})
     return {"status": status}
 
@@ -71,10 +71,20 @@ def test_oom_is_retryable():
 
 def test_gpu_out_of_memory_exit_halves_batch():
     # The trainer exits 137 itself when CUDA runs out of memory; the container reason stays Error.
-    state = observe_attempt(job([("Failed", "BackoffLimitExceeded")]), [pod("Failed", 137, "Error")])
+    last_line = "out of memory on the GPU: CUDA out of memory. A retry with half of training.batchSize may fit"
+    state = observe_attempt(job([("Failed", "BackoffLimitExceeded")]), [pod("Failed", 137, "Error", message=last_line)])
     assert state.reason == "OOMKilled"
     assert state.out_of_memory
-    assert "exit code 137: no images were accepted" in state.message
+    assert f"exit code 137: {last_line}" in state.message
+
+
+def test_kill_without_oom_keeps_batch():
+    # A SIGKILL at the end of the grace period exits 137 too, with an ordinary last log line.
+    state = observe_attempt(job([("Failed", "BackoffLimitExceeded")]), [pod("Failed", 137, "Error")])
+    assert state.reason == "Killed"
+    assert not state.out_of_memory
+    assert state.retryable
+    assert "grace period" in state.message
 
 
 def test_invalid_input_is_final():

@@ -48,6 +48,8 @@ def test_pod_failure_policy_rules():
     assert rules[0]["action"] == "FailJob"
     assert rules[0]["onExitCodes"]["values"] == [42]
     assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[2]["action"] == "Ignore"
+    assert rules[2]["onExitCodes"]["values"] == [143]
 
 
 def test_deadline_and_ttl():
