@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,10 +17,10 @@ from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, capture_rng_state
 from lora_trainer.distributed import SINGLE_PROCESS, Processes
 from lora_trainer.image.dataset import TrainingData
-from lora_trainer.image.metrics import LossEma, Throughput
+from lora_trainer.loop_state import LoopProgress
+from lora_trainer.image.metrics import Throughput
 from lora_trainer.image.models import TrainingModels, lora_state_dict
 from lora_trainer.image.optim import Optimisation
-from lora_trainer.image.plan import DataPosition
 from lora_trainer.image.previews import PREVIEWS_PREFIX, preview_prompts, render_previews
 from lora_trainer.image.sampler import BucketBatchSampler
 from lora_trainer.image.step import run_optimisation_step
@@ -30,34 +30,17 @@ from lora_trainer.storage import ArtifactStore
 
 
 @dataclass
-class LoopState:
-    """Everything about the loop's progress that a checkpoint must carry."""
+class LoopState(LoopProgress):
+    """Everything about the image loop's progress that a checkpoint must carry."""
 
-    global_step: int
-    position: DataPosition
-    losses: list[tuple[int, float]] = field(default_factory=list)
-    loss_ema: LossEma = field(default_factory=LossEma)
-    last_checkpoint_step: int | None = None
     last_preview_step: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "position": self.position.to_json(),
-            "losses": [[step, loss] for step, loss in self.losses],
-            "lossEma": self.loss_ema.to_json(),
-            "lastPreviewStep": self.last_preview_step,
-        }
+        return {**super().to_json(), "lastPreviewStep": self.last_preview_step}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, step: int) -> LoopState:
-        return cls(
-            global_step=step,
-            position=DataPosition.from_json(data["position"]),
-            losses=[(int(s), float(loss)) for s, loss in data["losses"]],
-            loss_ema=LossEma.from_json(data["lossEma"]),
-            last_checkpoint_step=step,
-            last_preview_step=data["lastPreviewStep"],
-        )
+        return cls(**LoopProgress.fields_from_json(data, step=step), last_preview_step=data["lastPreviewStep"])
 
 
 class TrainingLoop:

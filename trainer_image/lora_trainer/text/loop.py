@@ -14,11 +14,11 @@ import torch
 from lora_operator.api.trainer_config import TrainerConfig
 from lora_trainer.checkpoint import Checkpoint, CheckpointStore, capture_rng_state
 from lora_trainer.distributed import SINGLE_PROCESS, Processes
-from lora_trainer.image.metrics import LossEma, Throughput
+from lora_trainer.image.metrics import Throughput
 from lora_trainer.image.optim import Optimisation
-from lora_trainer.image.plan import DataPosition
 from lora_trainer.image.sampler import BucketBatchSampler
 from lora_trainer.lossplot import write_loss_plot
+from lora_trainer.loop_state import LoopProgress
 from lora_trainer.progress import ProgressReporter
 from lora_trainer.storage import ArtifactStore
 from lora_trainer.text.evaluate import evaluate
@@ -29,37 +29,22 @@ from lora_trainer.text.step import run_text_step
 
 
 @dataclass
-class TextLoopState:
-    """Everything about the loop's progress that a checkpoint must carry."""
+class TextLoopState(LoopProgress):
+    """Everything about the text loop's progress that a checkpoint must carry."""
 
-    global_step: int
-    position: DataPosition
-    losses: list[tuple[int, float]] = field(default_factory=list)
-    loss_ema: LossEma = field(default_factory=LossEma)
     evals: list[dict[str, Any]] = field(default_factory=list)
     """{"step", "loss", "perplexity", "tokens"} per evaluation."""
     preview_keys: list[str] = field(default_factory=list)
-    last_checkpoint_step: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "position": self.position.to_json(),
-            "losses": [[step, loss] for step, loss in self.losses],
-            "lossEma": self.loss_ema.to_json(),
-            "evals": self.evals,
-            "previewKeys": self.preview_keys,
-        }
+        return {**super().to_json(), "evals": self.evals, "previewKeys": self.preview_keys}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, step: int) -> TextLoopState:
         return cls(
-            global_step=step,
-            position=DataPosition.from_json(data["position"]),
-            losses=[(int(s), float(loss)) for s, loss in data["losses"]],
-            loss_ema=LossEma.from_json(data["lossEma"]),
+            **LoopProgress.fields_from_json(data, step=step),
             evals=list(data["evals"]),
             preview_keys=list(data["previewKeys"]),
-            last_checkpoint_step=step,
         )
 
     def last_eval_step(self) -> int | None:
