@@ -190,7 +190,7 @@ def test_operator_reconciles_with_chart_token(
             job = trainings.wait_job("via-chart-rbac-attempt-1")
             trainings.wait_pod_running("via-chart-rbac-attempt-1")
             running = trainings.wait_phase("via-chart-rbac", "Running")
-            reasons = [event.reason for event in trainings.events("via-chart-rbac")]
+            reasons = trainings.wait_event_reasons("via-chart-rbac", {"PodRunning"})
             config_map = trainings.core.read_namespaced_config_map("via-chart-rbac-attempt-1", release.namespace)
     finally:
         operator.stop()

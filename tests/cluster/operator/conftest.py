@@ -197,6 +197,18 @@ class Trainings:
         selector = f"involvedObject.name={name}"
         return self.core.list_namespaced_event(self.namespace, field_selector=selector).items
 
+    def wait_event_reasons(self, name: str, reasons: set[str], *, timeout: float = 30) -> list[str]:
+        """Return the Event reasons of a training once they include ``reasons``.
+
+        The operator records a transition's Event after the status patch, so a test that has
+        just seen the new phase may be a moment early for the Event.
+        """
+        def seen() -> list[str] | None:
+            found = [event.reason for event in self.events(name)]
+            return found if reasons <= set(found) else None
+
+        return poll_until(seen, timeout=timeout, description=f"Events {sorted(reasons)} of {name}")
+
 
 @pytest.fixture
 def trainings(api, namespace, request) -> Trainings:

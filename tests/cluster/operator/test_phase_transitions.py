@@ -48,9 +48,7 @@ def test_pending_running_succeeded(operator, trainings, s3, s3_bucket):
     assert conditions["Complete"]["status"] == "True"
     assert conditions["Running"]["status"] == "False"
     assert conditions["Complete"]["observedGeneration"] == done["metadata"]["generation"]
-    reasons = [event.reason for event in trainings.events("happy")]
-    assert "PodRunning" in reasons
-    assert "Completed" in reasons
+    trainings.wait_event_reasons("happy", {"PodRunning", "Completed"})
 
     metrics = operator.metrics_text()
     assert 'lora_trainings{phase="Succeeded"} 1.0' in metrics

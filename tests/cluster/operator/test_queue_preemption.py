@@ -40,8 +40,7 @@ def test_preempted_job_is_queued_then_resumes(operator, trainings):
     assert running["status"]["attempt"] == 1
     assert running["status"].get("failures", 0) == 0
     assert [job.metadata.name for job in trainings.jobs("shared-gpu")] == ["shared-gpu-attempt-1"]
-    reasons = [event.reason for event in trainings.events("shared-gpu")]
-    assert "JobSuspended" in reasons
+    trainings.wait_event_reasons("shared-gpu", {"JobSuspended", "PodRunning"})
 
 
 def test_clean_stop_gets_replacement_pod(operator, trainings):
