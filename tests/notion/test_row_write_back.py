@@ -136,7 +136,20 @@ def test_failure_comment_has_error(notion_server, lora_database):
     failed = view(lora_database, page, phase="Failed", message="the trainer exited with code 3")
     make_writer(notion_server, lora_database).write(failed)
     (comment,) = lora_database.comments(page)
-    assert "“水彩城市”训练失败：the trainer exited with code 3" in plain(comment.rich_text)
+    assert "“水彩城市”训练失败。训练程序每次尝试都失败了。请联系管理员查看详情。详情：the trainer exited with code 3" in plain(
+        comment.rich_text
+    )
+
+
+def test_failure_comment_localises_cause(notion_server, lora_database):
+    page = lora_database.add_row("水彩城市")
+    failed = view(lora_database, page, phase="Failed", message="the trainer rejected its input: no usable image",
+                  failure_reason="InvalidInput")
+    make_writer(notion_server, lora_database).write(failed)
+    (comment,) = lora_database.comments(page)
+    text = plain(comment.rich_text)
+    assert "参考图或设置无法使用，因此没有重试。" in text
+    assert text.endswith("详情：the trainer rejected its input: no usable image")
 
 
 def test_english_locale_comment(notion_server, lora_database):
@@ -145,7 +158,8 @@ def test_english_locale_comment(notion_server, lora_database):
     make_writer(notion_server, lora_database, locale="en",
                 statusValues={"failed": "失败", "queued": "排队中", "running": "训练中"}).write(failed)
     (comment,) = lora_database.comments(page)
-    assert 'Training of "watercolor" failed: boom' in plain(comment.rich_text)
+    assert 'Training of "watercolor" failed. The trainer failed on every attempt.' in plain(comment.rich_text)
+    assert plain(comment.rich_text).endswith("Details: boom")
 
 
 def test_rewrite_without_comment(notion_server, lora_database):

@@ -65,3 +65,18 @@ def test_text_run_links_adapter():
     view = view_from_training(training(status))
     assert view.weights_uri == "s3://b/weights/peft/adapter_model.safetensors"
     assert view.preview_uris == ("s3://b/previews/step-000200.jsonl",)
+
+
+def test_failure_reason_from_condition():
+    conditions = [
+        {"type": "Running", "status": "False", "reason": "Failed"},
+        {"type": "Failed", "status": "True", "reason": "InvalidInput"},
+    ]
+    view = view_from_training(training({"phase": "Failed", "message": "no usable image", "conditions": conditions}))
+    assert view.failure_reason == "InvalidInput"
+    assert view.message == "no usable image"
+
+
+def test_no_failure_reason_unless_failed():
+    conditions = [{"type": "Failed", "status": "False", "reason": "InvalidInput"}]
+    assert view_from_training(training({"phase": "Running", "conditions": conditions})).failure_reason == ""

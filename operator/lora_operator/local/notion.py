@@ -36,11 +36,14 @@ from lora_operator.notion.writeback import RowWriter, RunView
 from lora_operator.settings import OperatorSettings
 from lora_operator.status.artifacts import read_artifacts, read_progress
 from lora_operator.status.progress_mirror import progress_status
+from lora_trainer import EXIT_INVALID_INPUT, EXIT_OUT_OF_MEMORY
 from lora_trainer.storage import ArtifactStore, open_store
 
 PROGRESS_POLL_SECONDS = 5.0
 # Exit codes of a run stopped by Ctrl-C (SIGTERM to the trainer): the row stays claimed.
 STOPPED_EXIT_CODES = (143, -15)
+# The trainer's exit codes as the Failed condition reasons the operator gives them, for the row's localised cause.
+LOCAL_FAILURE_REASONS = {EXIT_INVALID_INPUT: "InvalidInput", EXIT_OUT_OF_MEMORY: "OOMKilled"}
 log = logging.getLogger("lora_operator.notion")
 
 
@@ -197,7 +200,7 @@ def _final_view(base: RunView, store: ArtifactStore, *, succeeded: bool, exit_co
     view = _progress_view(base, store)
     if not succeeded:
         message = (read_progress(store) or {}).get("message") or f"the trainer exited with code {exit_code}"
-        return replace(view, phase="Failed", message=str(message))
+        return replace(view, phase="Failed", message=str(message), failure_reason=LOCAL_FAILURE_REASONS.get(exit_code, ""))
     artifacts = read_artifacts(store)
     weights = artifacts["weights"].get("kohya") or artifacts["weights"].get("diffusers") or ""
     return replace(view, phase="Succeeded", percent=100.0, weights_uri=weights, preview_uris=tuple(artifacts["previews"]))

@@ -31,7 +31,13 @@ CATALOGUES: dict[str, dict[str, str]] = {
         "reject.attachment": "The image \"{name}\" could not be copied: {detail}",
         "reject.url_blocked": "The link to \"{name}\" is not allowed: {detail}",
         "comment.succeeded": " Training of \"{title}\" finished. Final loss {loss}. The weights are in the {property} column.",
-        "comment.failed": " Training of \"{title}\" failed: {error}",
+        "comment.failed": " Training of \"{title}\" failed. {cause} Details: {error}",
+        "failure.InvalidInput": "The reference images or settings cannot be used, so it was not retried. "
+                                "Fix what the details name and submit the row again.",
+        "failure.OOMKilled": "It ran out of memory on its last attempt. "
+                             "Ask an admin for a lower resolution or rank, or a larger GPU.",
+        "failure.DeadlineExceeded": "It ran longer than the time allowed for one training. Ask an admin for fewer steps.",
+        "failure.other": "The trainer failed on every attempt. Ask an admin to look at the details.",
         "comment.rejected": " \"{title}\" was not trained: {reason}",
         "link.download": "Download (valid until {expires})",
         "value.none": "n/a",
@@ -58,7 +64,11 @@ CATALOGUES: dict[str, dict[str, str]] = {
         "reject.attachment": "图片“{name}”无法复制：{detail}",
         "reject.url_blocked": "不允许读取“{name}”的链接：{detail}",
         "comment.succeeded": " “{title}”训练完成，最终损失 {loss}。权重在{property}列。",
-        "comment.failed": " “{title}”训练失败：{error}",
+        "comment.failed": " “{title}”训练失败。{cause}详情：{error}",
+        "failure.InvalidInput": "参考图或设置无法使用，因此没有重试。请按详情修改后重新提交这一行。",
+        "failure.OOMKilled": "最后一次尝试时内存或显存不足。请联系管理员降低分辨率或秩，或换用更大的 GPU。",
+        "failure.DeadlineExceeded": "训练超过了单次训练允许的最长时间。请联系管理员减少训练步数。",
+        "failure.other": "训练程序每次尝试都失败了。请联系管理员查看详情。",
         "comment.rejected": " “{title}”未开始训练：{reason}",
         "link.download": "下载（有效期至 {expires}）",
         "value.none": "无",
@@ -81,6 +91,9 @@ class Localizer:
     def text(self, key: str, **fields: Any) -> str:
         """Return the message ``key`` with its fields filled in."""
         return self._catalogue[key].format(**fields)
+
+    def has(self, key: str) -> bool:
+        return key in self._catalogue
 
     def list_separator(self) -> str:
         return "、" if self.locale == "zh-CN" else ", "

@@ -43,4 +43,12 @@ def view_from_training(body: dict[str, Any]) -> RunView | None:
         # Image runs export kohya and diffusers files; text runs a peft adapter.
         weights_uri=weights.get("kohya") or weights.get("diffusers") or weights.get("peft") or "",
         preview_uris=tuple((status.get("artifacts") or {}).get("previews") or ()),
+        failure_reason=_failure_reason(status) if phase == "Failed" else "",
     )
+
+
+def _failure_reason(status: dict[str, Any]) -> str:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return condition.get("reason") or ""
+    return ""

@@ -58,6 +58,8 @@ class RunView:
     epoch: int | None = None
     weights_uri: str = ""
     preview_uris: tuple[str, ...] = ()
+    failure_reason: str = ""
+    """The Failed condition's reason, such as InvalidInput or OOMKilled; empty unless Failed."""
 
     @property
     def terminal(self) -> bool:
@@ -201,10 +203,19 @@ class RowWriter:
 
     def _final_comment(self, view: RunView) -> str:
         if view.phase == "Failed":
-            return self.localizer.text("comment.failed", title=view.title, error=truncate(view.message, 1500))
+            return self.localizer.text(
+                "comment.failed", title=view.title, cause=self._failure_cause(view.failure_reason),
+                error=truncate(view.message, 1500),
+            )
         loss = self.localizer.text("value.none") if view.loss is None else f"{view.loss:.4f}"
         column = self.spec.properties.weights or self.spec.properties.download
         return self.localizer.text("comment.succeeded", title=view.title, loss=loss, property=column)
+
+
+    def _failure_cause(self, reason: str) -> str:
+        """Return the localised cause for a Failed condition reason; the details stay in the operator's English."""
+        key = f"failure.{reason}"
+        return self.localizer.text(key if self.localizer.has(key) else "failure.other")
 
 
 class _Link:
