@@ -42,10 +42,12 @@ def forward_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Return the model's keyword inputs for a collated batch.
 
     A batch with packed samples goes without attention_mask. The causal mask of transformers
-    (masking_utils.find_packed_sequence_indices in 5.23) then finds the samples from the
+    (masking_utils.find_packed_sequence_indices, from 4.54 on) then finds the samples from the
     restarts of position_ids, so no token attends to another sample of its sequence.
     Padding needs no mask there, because it comes last and every padding position is 0.
     """
+    # NOTE: models whose own code builds the mask without create_causal_mask (remote code) would
+    # let packed samples attend to each other; the packing test covers the Llama architecture.
     inputs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"]}
     if not has_packed_samples(batch):
         inputs["attention_mask"] = batch["attention_mask"]
