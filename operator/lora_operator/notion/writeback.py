@@ -211,7 +211,6 @@ class RowWriter:
         column = self.spec.properties.weights or self.spec.properties.download
         return self.localizer.text("comment.succeeded", title=view.title, loss=loss, property=column)
 
-
     def _failure_cause(self, reason: str) -> str:
         """Return the localised cause for a Failed condition reason; the details stay in the operator's English."""
         key = f"failure.{reason}"
