@@ -18,7 +18,7 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -146,12 +146,19 @@ def namespace(request: pytest.FixtureRequest, cluster: ControlPlane) -> Iterator
 def _release_pods(core: client.CoreV1Api, namespace: str) -> None:
     """Remove the pods of a terminating namespace at once, so that later tests get their GPUs.
 
-    Graceful deletion keeps a pod's GPUs booked until the namespace controller gets to it, and
-    the fake nodes have 16 GPUs in all. A terminating namespace accepts no new pods, so no Job
-    replaces the removed ones.
+    A deleted Job pod stays, Running and booking its GPUs, until the Job controller drops its
+    job-tracking finalizer, and the fake nodes have 16 GPUs in all. A terminating namespace
+    accepts no new pods, so no Job replaces the removed ones.
     """
+    for pod in core.list_namespaced_pod(namespace).items:
+        if pod.metadata.finalizers:
+            _ignore_not_found(core.patch_namespaced_pod, pod.metadata.name, namespace, {"metadata": {"finalizers": None}})
+    _ignore_not_found(core.delete_collection_namespaced_pod, namespace, grace_period_seconds=0)
+
+
+def _ignore_not_found(call: Callable[..., object], *args: object, **kwargs: object) -> None:
     try:
-        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+        call(*args, **kwargs)
     except client.ApiException as error:
         if error.status != 404:
             raise

@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client
 
 from tests.harness.ports import free_ports
+from tests.harness.kwok import GPU_RESOURCE
 from tests.harness.waiting import poll_until
 
 REPO = Path(__file__).resolve().parents[3]
@@ -187,8 +188,18 @@ class Trainings:
     def wait_pod_running(self, job_name: str, *, timeout: float = 60):
         return poll_until(
             lambda: next((pod for pod in self.pods_of(job_name) if pod.status.phase == "Running"), None),
-            timeout=timeout, description=f"a Running pod of Job {job_name}",
+            timeout=timeout, description=f"a Running pod of Job {job_name}", last_state=self.gpu_bookings,
         )
+
+    def gpu_bookings(self) -> list[str]:
+        """Describe every pod that books GPUs on a node, for a test that waits in vain for one."""
+        bookings = []
+        for pod in self.core.list_pod_for_all_namespaces().items:
+            gpus = sum(int((container.resources.requests or {}).get(GPU_RESOURCE, 0)) for container in pod.spec.containers)
+            if gpus and pod.spec.node_name:
+                deleting = " deleting" if pod.metadata.deletion_timestamp else ""
+                bookings.append(f"{pod.metadata.namespace}/{pod.metadata.name} {pod.status.phase}{deleting} gpus={gpus}")
+        return bookings
 
     def set_pod_fate(self, pod, annotations: dict[str, str]) -> None:
         self.core.patch_namespaced_pod(pod.metadata.name, self.namespace, {"metadata": {"annotations": annotations}})
