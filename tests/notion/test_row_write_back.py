@@ -150,6 +150,9 @@ def test_failure_comment_localises_cause(notion_server, lora_database):
     text = plain(comment.rich_text)
     assert "参考图或设置无法使用，因此没有重试。" in text
     assert text.endswith("详情：the trainer rejected its input: no usable image")
+    error = lora_database.text(page, "错误信息")
+    assert error.startswith("参考图或设置无法使用")
+    assert error.endswith("详情：the trainer rejected its input: no usable image")
 
 
 def test_english_locale_comment(notion_server, lora_database):

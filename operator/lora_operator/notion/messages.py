@@ -32,6 +32,7 @@ CATALOGUES: dict[str, dict[str, str]] = {
         "reject.url_blocked": "The link to \"{name}\" is not allowed: {detail}",
         "comment.succeeded": " Training of \"{title}\" finished. Final loss {loss}. The weights are in the {property} column.",
         "comment.failed": " Training of \"{title}\" failed. {cause} Details: {error}",
+        "error.failed": "{cause} Details: {error}",
         "failure.InvalidInput": "The reference images or settings cannot be used, so it was not retried. "
                                 "Fix what the details name and submit the row again.",
         "failure.OOMKilled": "It ran out of memory on its last attempt. "
@@ -65,6 +66,7 @@ CATALOGUES: dict[str, dict[str, str]] = {
         "reject.url_blocked": "不允许读取“{name}”的链接：{detail}",
         "comment.succeeded": " “{title}”训练完成，最终损失 {loss}。权重在{property}列。",
         "comment.failed": " “{title}”训练失败。{cause}详情：{error}",
+        "error.failed": "{cause}详情：{error}",
         "failure.InvalidInput": "参考图或设置无法使用，因此没有重试。请按详情修改后重新提交这一行。",
         "failure.OOMKilled": "最后一次尝试时内存或显存不足。请联系管理员降低分辨率或秩，或换用更大的 GPU。",
         "failure.DeadlineExceeded": "训练超过了单次训练允许的最长时间。请联系管理员减少训练步数。",

@@ -123,7 +123,7 @@ class RowWriter:
         due: dict[str, tuple[str, Builder]] = {}
         self._add_status(due, self.statuses.for_phase(view.phase))
         self._add_text(due, names.resource, f"{view.namespace}/{view.name}")
-        self._add_text(due, names.error, view.message if view.phase == "Failed" else "")
+        self._add_text(due, names.error, self._failure_text(view) if view.phase == "Failed" else "")
         if view.percent is not None:
             percent_format = self.schema.properties.get(names.progress)
             scale = 0.01 if percent_format and percent_format.number_format == "percent" else 1.0
@@ -210,6 +210,10 @@ class RowWriter:
         loss = self.localizer.text("value.none") if view.loss is None else f"{view.loss:.4f}"
         column = self.spec.properties.weights or self.spec.properties.download
         return self.localizer.text("comment.succeeded", title=view.title, loss=loss, property=column)
+
+    def _failure_text(self, view: RunView) -> str:
+        """Return the error column of a failed row: the localised cause, then the operator's message."""
+        return self.localizer.text("error.failed", cause=self._failure_cause(view.failure_reason), error=view.message)
 
     def _failure_cause(self, reason: str) -> str:
         """Return the localised cause for a Failed condition reason; the details stay in the operator's English."""
