@@ -96,7 +96,7 @@ class Leadership:
     def _clear_holder(self) -> None:
         found, record = self.lock.get(self.lock.name, self.lock.namespace)
         if not found or record.holder_identity != self.lock.identity:
-            return  # Another replica holds it already, or it is gone.
+            return  # Another replica has taken it over, or it was deleted.
         lease = self.lock.lease_reference
         lease.spec.holder_identity = None
         lease.spec.lease_duration_seconds = 1

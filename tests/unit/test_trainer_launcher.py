@@ -118,7 +118,7 @@ def test_cpu_threads_are_shared_among_processes() -> None:
         ({"batchSettings": {"processes": 1}}, 1, None),
     ],
 )
-def test_checkpoint_thread_count_only_for_the_same_process_count(metadata, processes, expected) -> None:
+def test_checkpoint_threads_need_same_processes(metadata, processes, expected) -> None:
     assert checkpoint_thread_count(metadata, processes=processes) == expected
 
 

@@ -46,8 +46,8 @@ def forward_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     restarts of position_ids, so no token attends to another sample of its sequence.
     Padding needs no mask there, because it comes last and every padding position is 0.
     """
-    # NOTE: models whose own code builds the mask without create_causal_mask (remote code) would
-    # let packed samples attend to each other; the packing test covers the Llama architecture.
+    # NOTE: a model whose remote code builds its mask without create_causal_mask lets packed
+    # samples attend to each other. The packing test covers the Llama architecture only.
     inputs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"]}
     if not has_packed_samples(batch):
         inputs["attention_mask"] = batch["attention_mask"]
