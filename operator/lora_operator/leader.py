@@ -55,7 +55,7 @@ def replica_identity() -> str:
 
 
 class Leadership:
-    """The Lease this replica holds, and its hand-over on shutdown.
+    """The Lease this replica has acquired, and its hand-over on shutdown.
 
     Without a hand-over a standby waits a whole LEASE_DURATION_SECONDS after the last renewal,
     so every rolling upgrade would leave the trainings unwatched for that long.
@@ -95,8 +95,13 @@ class Leadership:
 
     def _clear_holder(self) -> None:
         found, record = self.lock.get(self.lock.name, self.lock.namespace)
-        if not found or record.holder_identity != self.lock.identity:
-            return  # Another replica has taken it over, or it was deleted.
+        if not found:
+            # The library returns the ApiException in place of the record.
+            log.warning("failed to read Lease %s/%s before releasing it: %s. A standby takes over once it expires",
+                        self.lock.namespace, self.lock.name, getattr(record, "reason", record))
+            return
+        if record.holder_identity != self.lock.identity:
+            return  # Another replica has taken it over.
         lease = self.lock.lease_reference
         lease.spec.holder_identity = None
         lease.spec.lease_duration_seconds = 1
@@ -104,14 +109,14 @@ class Leadership:
             # The read's resourceVersion makes this fail rather than clear another holder's Lease.
             self.lock.api_instance.replace_namespaced_lease(self.lock.name, self.lock.namespace, lease)
         except client.ApiException as error:
-            log.warning("failed to release Lease %s/%s: %s; a standby takes over once it expires",
+            log.warning("failed to release Lease %s/%s: %s. A standby takes over once it expires",
                         self.lock.namespace, self.lock.name, error.reason)
             return
         log.info("released Lease %s/%s", self.lock.namespace, self.lock.name)
 
 
 def wait_for_leadership(api_client: client.ApiClient, *, namespace: str, lease: str, identity: str) -> Leadership:
-    """Block until this replica holds the Lease; later, exit the process when it loses it unless it resigned."""
+    """Block until this replica has the Lease; later, exit the process when it loses it, unless it resigned."""
     lock = LeaseLock(lease, namespace, identity)
     lock.api_instance = client.CoordinationV1Api(api_client)
     leadership = Leadership(lock)

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from lora_operator.api.trainer_config import OutputLocation, RunIdentity, Traine
 from lora_operator.api.training_spec import LoRATrainingSpec
 
 from tests.datasets import PHOTOS_DIR
+from tests.trainer.progress_wait import wait_for_training_step
 from tests.trainer.text.builders import make_config as make_text_config
 from tests.trainer.text.builders import write_corpus
 
@@ -74,6 +74,18 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def run_pair(parallel: Path, single: Path, *, run_root: Path) -> tuple[dict, dict]:
+    """Run the parallel config on 2 processes and the single one on 1; return both run.json summaries."""
+    parallel_result = run_trainer(parallel, processes=2)
+    single_result = run_trainer(single, processes=1)
+
+    assert parallel_result.returncode == 0, parallel_result.stderr[-3000:]
+    assert single_result.returncode == 0, single_result.stderr[-3000:]
+    parallel_summary = json.loads((run_root / "parallel" / "run.json").read_text(encoding="utf-8"))
+    single_summary = json.loads((run_root / "single" / "run.json").read_text(encoding="utf-8"))
+    return parallel_summary, single_summary
+
+
 def assert_same_tensors(left: dict, right: dict) -> None:
     assert left.keys() == right.keys()
     for key in left:
@@ -88,13 +100,7 @@ def test_two_processes_match_doubled_accumulation(tmp_path: Path, photos: Path) 
         image_config(tmp_path / "single", photos, training={"maxSteps": 5, "gradientAccumulation": 2}),
     )
 
-    parallel_result = run_trainer(parallel, processes=2)
-    single_result = run_trainer(single, processes=1)
-
-    assert parallel_result.returncode == 0, parallel_result.stderr[-3000:]
-    assert single_result.returncode == 0, single_result.stderr[-3000:]
-    parallel_summary = json.loads((tmp_path / "parallel" / "run.json").read_text(encoding="utf-8"))
-    single_summary = json.loads((tmp_path / "single" / "run.json").read_text(encoding="utf-8"))
+    parallel_summary, single_summary = run_pair(parallel, single, run_root=tmp_path)
     assert parallel_summary["metrics"]["globalStep"] == single_summary["metrics"]["globalStep"] == 5
     assert parallel_summary["metrics"]["finalLoss"] == pytest.approx(single_summary["metrics"]["finalLoss"], abs=1e-6)
     assert_same_tensors(
@@ -114,11 +120,7 @@ def test_odd_micro_batch_count_still_matches(tmp_path: Path, photos: Path) -> No
         image_config(tmp_path / "single", photos, training={**training, "gradientAccumulation": 6}),
     )
 
-    parallel_result = run_trainer(parallel, processes=2)
-    single_result = run_trainer(single, processes=1)
-
-    assert parallel_result.returncode == 0, parallel_result.stderr[-3000:]
-    assert single_result.returncode == 0, single_result.stderr[-3000:]
+    run_pair(parallel, single, run_root=tmp_path)
     assert_same_tensors(
         load_file(tmp_path / "parallel" / "weights" / "parallel.safetensors"),
         load_file(tmp_path / "single" / "weights" / "parallel.safetensors"),
@@ -132,31 +134,13 @@ def test_text_two_processes_match_doubled_accumulation(tmp_path: Path) -> None:
     parallel = write_config(tmp_path / "parallel.yaml", parallel_config.model_copy(update={"device": "cpu"}))
     single = write_config(tmp_path / "single.yaml", single_config.model_copy(update={"device": "cpu"}))
 
-    parallel_result = run_trainer(parallel, processes=2)
-    single_result = run_trainer(single, processes=1)
-
-    assert parallel_result.returncode == 0, parallel_result.stderr[-3000:]
-    assert single_result.returncode == 0, single_result.stderr[-3000:]
-    parallel_summary = json.loads((tmp_path / "parallel" / "run.json").read_text(encoding="utf-8"))
-    single_summary = json.loads((tmp_path / "single" / "run.json").read_text(encoding="utf-8"))
+    parallel_summary, single_summary = run_pair(parallel, single, run_root=tmp_path)
     assert parallel_summary["metrics"]["finalLoss"] == pytest.approx(single_summary["metrics"]["finalLoss"], abs=1e-6)
     assert parallel_summary["metrics"]["evalLoss"] == pytest.approx(single_summary["metrics"]["evalLoss"], abs=1e-6)
     assert_same_tensors(
         load_file(tmp_path / "parallel" / "weights" / "adapter_model.safetensors"),
         load_file(tmp_path / "single" / "weights" / "adapter_model.safetensors"),
     )
-
-
-def wait_for_training_step(progress_path: Path, process: subprocess.Popen, *, step: int) -> None:
-    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"trainer exited early with {process.returncode}"
-        if progress_path.is_file():
-            progress = json.loads(progress_path.read_text(encoding="utf-8"))
-            if progress["phase"] == "training" and progress["step"] >= step:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"training did not reach step {step} within {RUN_TIMEOUT_SECONDS} s")
 
 
 def test_sigterm_stops_all_processes_then_resumes(tmp_path: Path, photos: Path) -> None:
@@ -166,7 +150,7 @@ def test_sigterm_stops_all_processes_then_resumes(tmp_path: Path, photos: Path) 
         trainer_command(config_path, 2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )
     try:
-        wait_for_training_step(run_dir / "progress.json", process, step=3)
+        wait_for_training_step(run_dir / "progress.json", process, step=3, timeout=RUN_TIMEOUT_SECONDS)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
     finally:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from lora_trainer.checkpoint import CheckpointStore
 from lora_trainer.storage import LocalStore
+from tests.trainer.progress_wait import wait_for_training_step
 
 from .builders import build_records, make_config
 from .trainer_process import write_job
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.trainer
 
 TRAINER_PROCESS = Path(__file__).with_name("trainer_process.py")
 STARTUP_TIMEOUT_SECONDS = 240
-
-
-def wait_for_step(progress_path: Path, process: subprocess.Popen, *, step: int) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"trainer exited early with {process.returncode}"
-        if progress_path.is_file():
-            progress = json.loads(progress_path.read_text(encoding="utf-8"))
-            if progress["phase"] == "training" and progress["step"] >= step:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"training did not reach step {step} within {STARTUP_TIMEOUT_SECONDS} s")
 
 
 def test_sigterm_writes_checkpoint(tmp_path: Path) -> None:
@@ -48,7 +36,7 @@ def test_sigterm_writes_checkpoint(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )
     try:
-        wait_for_step(run_dir / "progress.json", process, step=2)
+        wait_for_training_step(run_dir / "progress.json", process, step=2, timeout=STARTUP_TIMEOUT_SECONDS)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=120)
     finally:
