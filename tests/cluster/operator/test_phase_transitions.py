@@ -90,6 +90,22 @@ def test_oom_retried_with_half_batch(operator, trainings):
     assert "retrying with batchSize 2 and gradientAccumulation 2" in oom_events[0].message
 
 
+def test_kill_retried_with_same_batch(operator, trainings):
+    # Exit 137 with reason Error and no out-of-memory line: a SIGKILL after the grace period.
+    trainings.create(training_manifest("killed", training={"maxSteps": 4, "batchSize": 4, "gradientAccumulation": 1}))
+    pod = trainings.wait_pod_running("killed-attempt-1")
+    trainings.set_pod_fate(pod, fate_annotations(Fate.FAIL, after="0s", exit_code=137))
+
+    trainings.wait_job("killed-attempt-2")
+    config_map = trainings.core.read_namespaced_config_map("killed-attempt-2", trainings.namespace)
+    training = yaml.safe_load(config_map.data["config.yaml"])["spec"]["training"]
+    assert training["batchSize"] == 4
+    assert training["gradientAccumulation"] == 1
+    killed_events = [event for event in trainings.events("killed") if event.reason == "Killed"]
+    assert len(killed_events) == 1
+    assert "retrying as attempt 2" in killed_events[0].message
+
+
 def test_invalid_input_not_retried(operator, trainings):
     trainings.create(training_manifest("bad-input"))
     pod = trainings.wait_pod_running("bad-input-attempt-1")
